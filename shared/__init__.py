@@ -1,0 +1,1 @@
+"""What every Switchboard service shares: events, the bus, settings, logging, health."""

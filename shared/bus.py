@@ -1,0 +1,114 @@
+"""The bus: one NATS connection per process, JetStream publishing with PubAck.
+
+Every publish sets `Nats-Msg-Id` to a key derived from what the event is about, so a
+retried webhook or a redelivered input never stores a second event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import APIError, NoStreamResponseError
+
+from shared.events import Event
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class PublishFailed(RuntimeError):
+    """The event was not confirmed stored; the caller must not acknowledge its input."""
+
+
+async def connect(url: str, name: str, *, wait: bool = True, connect_timeout: float = 2.0) -> NATS:
+    """Connect to NATS, reconnecting forever once connected.
+
+    With `wait`, keep trying until the server answers (services start before NATS in
+    compose and Kubernetes); otherwise raise on the first failure.
+    """
+    delay = 0.2
+    while True:
+        try:
+            return await nats.connect(
+                servers=url.split(","),
+                name=name,
+                connect_timeout=connect_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                ping_interval=5,
+                max_outstanding_pings=2,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnected,
+                reconnected_cb=_log_reconnected,
+            )
+        except (NoServersError, OSError, NatsTimeoutError, asyncio.TimeoutError) as exc:
+            if not wait:
+                raise
+            log.warning("nats_unavailable", url=url, error=str(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats_error", error=str(exc))
+
+
+async def _log_disconnected() -> None:
+    log.warning("nats_disconnected")
+
+
+async def _log_reconnected() -> None:
+    log.info("nats_reconnected")
+
+
+@dataclass
+class Bus:
+    """A NATS connection with its JetStream context, bound to the Switchboard stream."""
+
+    nc: NATS
+    stream: str = "WHATSAPP"
+    publish_timeout_s: float = 2.0
+    js: JetStreamContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.js = self.nc.jetstream(timeout=self.publish_timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self.nc.is_connected
+
+    async def publish(self, event: Event, msg_id: str) -> PubAck:
+        """Store `event` and wait for the PubAck. Raises `PublishFailed` otherwise.
+
+        A duplicate `msg_id` inside the stream's window is acknowledged without storing
+        a second copy (`ack.duplicate` is true).
+        """
+        if not self.nc.is_connected:
+            raise PublishFailed("not connected to NATS")
+        try:
+            return await self.js.publish(
+                event.subject,
+                event.to_bytes(),
+                timeout=self.publish_timeout_s,
+                stream=self.stream,
+                headers={"Nats-Msg-Id": msg_id, "Sb-Type": event.type},
+            )
+        except (NatsTimeoutError, asyncio.TimeoutError, NoStreamResponseError) as exc:
+            raise PublishFailed(f"no PubAck within {self.publish_timeout_s}s") from exc
+        except (APIError, ConnectionClosedError, OSError) as exc:
+            raise PublishFailed(str(exc) or type(exc).__name__) from exc
+
+    async def close(self, drain_timeout_s: float = 20.0) -> None:
+        if self.nc.is_closed:
+            return
+        try:
+            await asyncio.wait_for(self.nc.drain(), drain_timeout_s)
+        except Exception:  # a failed drain must not stop the shutdown
+            await self.nc.close()

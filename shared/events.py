@@ -1,0 +1,309 @@
+"""The event catalog: every fact Switchboard records, as frozen, versioned models.
+
+Events are facts in the past tense. Each one carries the common envelope and a typed
+`data` payload. A published version is never edited: a change makes a new version and
+a small pure upcaster (`register_upcaster`) that turns the old payload into the new
+one when it is read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.ids import new_event_id, publish_subject
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Payload(BaseModel):
+    # `from` is a Python keyword: fields use `from_` in code and `from` on the wire.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+D = TypeVar("D", bound=Payload)
+
+
+class Event(BaseModel, Generic[D]):
+    """The common envelope. Subclasses fix `type`, `kind`, `version` and `data`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
+
+    kind: ClassVar[str]
+    current_version: ClassVar[int] = 1
+
+    id: str = Field(default_factory=new_event_id)
+    type: str
+    version: int
+    conversation: str
+    occurred_at: datetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    data: D
+
+    @property
+    def subject(self) -> str:
+        return publish_subject(self.kind, self.conversation)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    def caused(self, cls: type[E], data: Payload, **envelope: Any) -> E:
+        """Build the next event in this chain: same conversation and correlation."""
+        return cls(
+            conversation=self.conversation,
+            correlation_id=self.correlation_id or self.id,
+            causation_id=self.id,
+            data=data,
+            **envelope,
+        )
+
+
+E = TypeVar("E", bound=Event)
+
+# --- inbound --------------------------------------------------------------------------
+
+
+class Media(Payload):
+    url: str
+    content_type: str
+
+
+class MessageReceivedData(Payload):
+    message_sid: str
+    from_: str = Field(alias="from")
+    to: str
+    profile_name: str | None = None
+    wa_id: str | None = None
+    body: str = ""
+    media: tuple[Media, ...] = ()
+    received_at: datetime
+
+
+class MessageReceived(Event[MessageReceivedData]):
+    kind: ClassVar[str] = "received"
+    type: Literal["MessageReceived"] = "MessageReceived"
+    version: Literal[1] = 1
+
+
+class MessageTranscribedData(Payload):
+    message_sid: str
+    text: str = ""
+    source: Literal["typed", "voice", "mixed", "attachment"]
+    engine: str | None = None
+    language: str | None = None
+    duration_s: float | None = None
+    failure: str | None = None
+
+
+class MessageTranscribed(Event[MessageTranscribedData]):
+    kind: ClassVar[str] = "text"
+    type: Literal["MessageTranscribed"] = "MessageTranscribed"
+    version: Literal[1] = 1
+
+
+# --- replies and delivery ---------------------------------------------------------------
+
+
+class ToolCallRecord(Payload):
+    name: str
+    ok: bool = True
+
+
+class TokenUsage(Payload):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ReplyComposedData(Payload):
+    reply_id: str
+    in_reply_to: tuple[str, ...]
+    from_: str = Field(alias="from")
+    to: str
+    text: str
+    model: str
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+    usage: TokenUsage = TokenUsage()
+    latency_ms: float | None = None
+
+
+class ReplyComposed(Event[ReplyComposedData]):
+    kind: ClassVar[str] = "reply"
+    type: Literal["ReplyComposed"] = "ReplyComposed"
+    version: Literal[1] = 1
+
+
+class MessageSentData(Payload):
+    reply_id: str
+    part: int
+    parts: int
+    twilio_sid: str
+    from_: str = Field(alias="from")
+    to: str
+    body: str
+
+
+class MessageSent(Event[MessageSentData]):
+    kind: ClassVar[str] = "sent"
+    type: Literal["MessageSent"] = "MessageSent"
+    version: Literal[1] = 1
+
+
+class SendFailedData(Payload):
+    reply_id: str
+    part: int
+    parts: int
+    error_code: int | None = None
+    error_message: str = ""
+    permanent: bool
+
+
+class SendFailed(Event[SendFailedData]):
+    kind: ClassVar[str] = "send_failed"
+    type: Literal["SendFailed"] = "SendFailed"
+    version: Literal[1] = 1
+
+
+DeliveryStatus = Literal[
+    "accepted", "scheduled", "queued", "sending", "sent", "failed",
+    "undelivered", "delivered", "receiving", "received", "read", "canceled",
+]
+
+
+class DeliveryStatusChangedData(Payload):
+    twilio_sid: str
+    status: DeliveryStatus
+    error_code: int | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    reported_at: datetime
+
+
+class DeliveryStatusChanged(Event[DeliveryStatusChangedData]):
+    kind: ClassVar[str] = "status"
+    type: Literal["DeliveryStatusChanged"] = "DeliveryStatusChanged"
+    version: Literal[1] = 1
+
+
+# --- calendar ------------------------------------------------------------------------
+
+
+class CalendarEventData(Payload):
+    event_id: str
+    owner: str
+    summary: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    time_zone: str | None = None
+
+
+class CalendarEventCreated(Event[CalendarEventData]):
+    kind: ClassVar[str] = "calendar"
+    type: Literal["CalendarEventCreated"] = "CalendarEventCreated"
+    version: Literal[1] = 1
+
+
+class CalendarEventUpdated(Event[CalendarEventData]):
+    kind: ClassVar[str] = "calendar"
+    type: Literal["CalendarEventUpdated"] = "CalendarEventUpdated"
+    version: Literal[1] = 1
+
+
+class CalendarEventDeleted(Event[CalendarEventData]):
+    kind: ClassVar[str] = "calendar"
+    type: Literal["CalendarEventDeleted"] = "CalendarEventDeleted"
+    version: Literal[1] = 1
+
+
+# --- operations ----------------------------------------------------------------------
+
+
+class MessageDeadLetteredData(Payload):
+    consumer: str
+    stream_sequence: int
+    subject: str
+    deliveries: int
+    error: str
+    original_type: str | None = None
+    original_id: str | None = None
+
+
+class MessageDeadLettered(Event[MessageDeadLetteredData]):
+    """A stage gave up on an event after bounded redelivery; its partition moved on."""
+
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["MessageDeadLettered"] = "MessageDeadLettered"
+    version: Literal[1] = 1
+
+
+CATALOG: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (
+        MessageReceived,
+        MessageTranscribed,
+        ReplyComposed,
+        MessageSent,
+        SendFailed,
+        DeliveryStatusChanged,
+        CalendarEventCreated,
+        CalendarEventUpdated,
+        CalendarEventDeleted,
+        MessageDeadLettered,
+    )
+}
+
+KINDS: frozenset[str] = frozenset(cls.kind for cls in CATALOG.values())
+
+# --- reading: upcasting and decoding ------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def register_upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a pure function turning a `from_version` envelope into the next version.
+
+    The function receives the whole envelope as a dict and returns it with `data`
+    changed and `version` set to `from_version + 1`.
+    """
+
+    def decorate(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return decorate
+
+
+class UnknownEvent(ValueError):
+    """The payload is not an event this version of Switchboard can read."""
+
+
+def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    event_type = raw.get("type")
+    cls = CATALOG.get(event_type)  # type: ignore[arg-type]
+    if cls is None:
+        raise UnknownEvent(f"unknown event type {event_type!r}")
+    target = cls.model_fields["version"].default
+    while (version := raw.get("version")) != target:
+        step = _UPCASTERS.get((event_type, version))  # type: ignore[arg-type]
+        if step is None:
+            raise UnknownEvent(f"no upcaster for {event_type} v{version} (current v{target})")
+        raw = step(dict(raw))
+    return raw
+
+
+def decode(payload: bytes | str | dict[str, Any]) -> Event:
+    """Read any stored event, upcasting old versions to the current model."""
+    raw = payload if isinstance(payload, dict) else json.loads(payload)
+    if not isinstance(raw, dict):
+        raise UnknownEvent("event payload is not a JSON object")
+    raw = upcast(raw)
+    return CATALOG[raw["type"]].model_validate(raw)

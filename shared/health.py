@@ -1,0 +1,81 @@
+"""A small HTTP server for worker services: liveness, readiness and Prometheus metrics.
+
+`GET /healthz` answers 200 while the event loop runs; `GET /readyz` answers 200 when
+every readiness check passes (503 and the failing names otherwise); `GET /metrics`
+serves the Prometheus registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+ReadinessCheck = Callable[[], bool]
+
+_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, checks: dict[str, ReadinessCheck]):
+        self.host = host
+        self.port = port
+        self.checks = checks
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port (useful with port 0)."""
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        failing = []
+        for name, check in self.checks.items():
+            try:
+                ok = check()
+            except Exception:
+                ok = False
+            if not ok:
+                failing.append(name)
+        return not failing, failing
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request_line.decode("latin-1").split()
+            method, path = (parts[0], parts[1].split("?")[0]) if len(parts) >= 2 else ("", "")
+            status, content_type, body = self._route(method, path)
+            writer.write(
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _route(self, method: str, path: str) -> tuple[int, str, bytes]:
+        if method != "GET":
+            return 405, "text/plain", b"method not allowed\n"
+        if path == "/healthz":
+            return 200, "application/json", b'{"status":"ok"}'
+        if path == "/readyz":
+            ready, failing = self.readiness()
+            body = json.dumps({"status": "ready" if ready else "not_ready", "failing": failing}).encode()
+            return (200 if ready else 503), "application/json", body
+        if path == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
+        return 404, "text/plain", b"not found\n"

@@ -1,0 +1,78 @@
+"""Structured logging that keeps phone numbers and message bodies out of the logs.
+
+Above debug level, fields that carry personal data are dropped and anything that looks
+like a phone number is masked, wherever it appears. Set LOG_LEVEL=debug to see them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+PERSONAL_FIELDS = frozenset(
+    {"from", "from_", "to", "body", "text", "profile_name", "wa_id", "phone", "number", "owner", "summary"}
+)
+_PHONE_RE = re.compile(r"(?<![\w])(\+?\d[\d\s().-]{6,}\d)(?![\w])")
+
+
+def mask_phone_numbers(text: str) -> str:
+    """Replace anything that looks like a phone number with a mask keeping two digits."""
+
+    def mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(1))
+        if len(digits) < 7:
+            return match.group(1)
+        return "+" + "*" * (len(digits) - 2) + digits[-2:]
+
+    return _PHONE_RE.sub(mask, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_phone_numbers(value)
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in PERSONAL_FIELDS else _redact(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redact_personal_data(_: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    if method == "debug":
+        return event_dict
+    return {
+        k: ("[redacted]" if k in PERSONAL_FIELDS else _redact(v)) for k, v in event_dict.items()
+    }
+
+
+def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
+    """Configure structlog (and the standard library's logging) for one service process."""
+    numeric = logging.getLevelName(level.upper())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_personal_data,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    for noisy in ("nats", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

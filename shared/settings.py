@@ -1,0 +1,39 @@
+"""The settings base every service extends: environment variables only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "replace-me", "xxx", "secret", "todo"})
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service. Subclass per service; create once in __main__."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["local", "production"] = Field("local", alias="SWITCHBOARD_ENV")
+    nats_url: str = Field("nats://127.0.0.1:4222", alias="NATS_URL")
+    stream_name: str = Field("WHATSAPP", alias="STREAM_NAME")
+    partitions: int = Field(16, alias="PARTITIONS", ge=1, le=1024)
+    publish_timeout_s: float = Field(2.0, alias="PUBLISH_TIMEOUT_S", gt=0)
+    drain_timeout_s: float = Field(20.0, alias="NATS_DRAIN_TIMEOUT_S", gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
+    log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+
+    def require_secret(self, name: str, value: str | None) -> None:
+        """Fail fast in production on a missing or placeholder secret."""
+        if self.environment == "production" and (value is None or value.strip().lower() in PLACEHOLDERS):
+            raise ValueError(f"{name} must be set to a real value when SWITCHBOARD_ENV=production")
+
+
+class WorkerSettings(ServiceSettings):
+    """A worker service: consumes from the stream and serves health and metrics."""
+
+    health_port: int = Field(8081, alias="HEALTH_PORT", ge=0, le=65535)
+    health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
+    max_deliver: int = Field(5, alias="MAX_DELIVER", ge=1)
+    ack_wait_s: float = Field(30.0, alias="ACK_WAIT_S", gt=0)

@@ -1,0 +1,1 @@
+"""The Switchboard operator CLI and local stack."""
