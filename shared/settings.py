@@ -37,3 +37,15 @@ class WorkerSettings(ServiceSettings):
     health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
     max_deliver: int = Field(5, alias="MAX_DELIVER", ge=1)
     ack_wait_s: float = Field(30.0, alias="ACK_WAIT_S", gt=0)
+
+
+def driver_url(database_url: str, driver: str) -> str:
+    """Turn the shared `postgresql://…` URL into one for a given SQLAlchemy driver.
+
+    `driver_url(url, "asyncpg")` gives `postgresql+asyncpg://…`; `driver_url(url, "")`
+    gives the plain libpq form (for psycopg and asyncpg themselves).
+    """
+    scheme, sep, rest = database_url.partition("://")
+    if not sep or not scheme.startswith(("postgres", "postgresql")):
+        raise ValueError("DATABASE_URL must start with postgresql://")
+    return f"postgresql+{driver}://{rest}" if driver else f"postgresql://{rest}"

@@ -1,0 +1,82 @@
+"""Fixtures on real infrastructure: a nats-server per test, one Postgres per session.
+
+Each test gets its own nats-server (own port and store directory) and its own
+database, so tests never see each other's events or rows. Set TEST_DATABASE_URL to a
+running Postgres (a superuser URL) to use it instead of the embedded server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from shared.bus import Bus, connect
+from shared.stream import StreamSpec, ensure_stream
+from switchboard.infra import LocalPostgres, NatsServer
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory):
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", durable=False).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest_asyncio.fixture
+async def database_url(postgres_url: str):
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_url, name)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path):
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stream_spec() -> StreamSpec:
+    return StreamSpec(partitions=8)
+
+
+@pytest_asyncio.fixture
+async def bus(nats_server: NatsServer, stream_spec: StreamSpec):
+    """A connected bus with the stream provisioned."""
+    nc = await connect(nats_server.url, "test", wait=False)
+    the_bus = Bus(nc, stream=stream_spec.name, publish_timeout_s=2.0)
+    await ensure_stream(the_bus.js, stream_spec)
+    try:
+        yield the_bus
+    finally:
+        await nc.close()
