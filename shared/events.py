@@ -174,7 +174,7 @@ class SendFailed(Event[SendFailedData]):
 
 DeliveryStatus = Literal[
     "accepted", "scheduled", "queued", "sending", "sent", "failed",
-    "undelivered", "delivered", "receiving", "received", "read", "canceled",
+    "undelivered", "delivered", "receiving", "received", "read", "canceled", "partially_delivered",
 ]
 
 

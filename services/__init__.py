@@ -1,0 +1,1 @@
+"""Switchboard's services: one package each, started with `python -m services.<name>`."""

@@ -1,0 +1,33 @@
+"""`python -m services.gateway`: the webhook server."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from shared.logging import configure_logging
+
+
+def main() -> None:
+    try:
+        settings = GatewaySettings()
+    except ValidationError as exc:
+        sys.exit(f"gateway: bad configuration:\n{exc}")
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
