@@ -1,0 +1,56 @@
+"""Provisioning the stream: idempotent, and the one place partitions are decided."""
+
+from __future__ import annotations
+
+import pytest
+from nats.js.errors import NoStreamResponseError
+
+from shared.consumer import AckPolicy, ensure_partition_consumers
+from shared.events import MessageReceived, MessageReceivedData, utcnow
+from shared.ids import conversation_id, parse_stored_subject
+from shared.stream import StreamSpec, ensure_stream, partitions_of
+
+
+async def test_provisioning_twice_changes_nothing(bus, stream_spec):
+    before = await bus.js.stream_info(bus.stream)
+    config = await ensure_stream(bus.js, stream_spec)
+    after = await bus.js.stream_info(bus.stream)
+    assert partitions_of(config) == stream_spec.partitions
+    assert before.config == after.config and after.config.storage == "file"
+
+
+async def test_the_stream_assigns_a_stable_partition_per_conversation(bus, stream_spec):
+    seen: dict[str, set[int]] = {}
+    for i in range(40):
+        conversation = conversation_id("+14155238886", f"+3460000{i % 10:04d}")
+        event = MessageReceived(
+            conversation=conversation,
+            data=MessageReceivedData(message_sid=f"SM{i}", from_="+1", to="+2", received_at=utcnow()),
+        )
+        ack = await bus.publish(event, msg_id=event.data.message_sid)
+        kind, partition, stored_conversation = parse_stored_subject((await bus.js.get_msg(bus.stream, ack.seq)).subject)
+        assert kind == "received" and stored_conversation == conversation
+        assert 0 <= partition < stream_spec.partitions
+        seen.setdefault(conversation, set()).add(partition)
+    assert all(len(partitions) == 1 for partitions in seen.values())
+    assert len({p for ps in seen.values() for p in ps}) > 1  # conversations spread out
+
+
+async def test_publishing_straight_into_a_partition_is_refused(bus):
+    with pytest.raises(NoStreamResponseError):
+        await bus.js.publish("wa.received.3.cabc", b"{}", timeout=1)
+
+
+async def test_consumers_are_created_per_partition_idempotently(bus, stream_spec):
+    for _ in range(2):
+        count = await ensure_partition_consumers(bus, "svc", "text", AckPolicy())
+    assert count == stream_spec.partitions
+    infos = await bus.js.consumers_info(bus.stream)
+    assert sorted(i.name for i in infos) == [f"svc-text-p{p:03d}" for p in range(stream_spec.partitions)]
+    assert {i.config.max_ack_pending for i in infos} == {1}
+    assert infos[0].config.filter_subject.startswith("wa.text.")
+
+
+async def test_changing_the_partition_count_updates_the_transform(bus):
+    config = await ensure_stream(bus.js, StreamSpec(partitions=4))
+    assert partitions_of(config) == 4
