@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shared.consumer import AckPolicy
+    from shared.stream import StreamSpec
 
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "replace-me", "xxx", "secret", "todo"})
 
@@ -19,10 +23,16 @@ class ServiceSettings(BaseSettings):
     nats_url: str = Field("nats://127.0.0.1:4222", alias="NATS_URL")
     stream_name: str = Field("WHATSAPP", alias="STREAM_NAME")
     partitions: int = Field(16, alias="PARTITIONS", ge=1, le=1024)
+    stream_replicas: int = Field(1, alias="STREAM_REPLICAS", ge=1, le=5)
     publish_timeout_s: float = Field(2.0, alias="PUBLISH_TIMEOUT_S", gt=0)
     drain_timeout_s: float = Field(20.0, alias="NATS_DRAIN_TIMEOUT_S", gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+
+    def stream_spec(self) -> "StreamSpec":
+        from shared.stream import StreamSpec
+
+        return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
 
     def require_secret(self, name: str, value: str | None) -> None:
         """Fail fast in production on a missing or placeholder secret."""
@@ -37,6 +47,11 @@ class WorkerSettings(ServiceSettings):
     health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
     max_deliver: int = Field(5, alias="MAX_DELIVER", ge=1)
     ack_wait_s: float = Field(30.0, alias="ACK_WAIT_S", gt=0)
+
+    def ack_policy(self) -> "AckPolicy":
+        from shared.consumer import AckPolicy
+
+        return AckPolicy(max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s)
 
 
 def driver_url(database_url: str, driver: str) -> str:
