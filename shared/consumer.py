@@ -142,7 +142,11 @@ class PartitionedConsumer:
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:
-                    await self._handle(msg, partition, durable)
+                    try:
+                        await self._handle(msg, partition, durable)
+                    except Exception as exc:  # e.g. the ack was lost with the connection
+                        # Unacknowledged, so JetStream redelivers it after ack_wait.
+                        log.error("handling_interrupted", consumer=durable, error=repr(exc))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
