@@ -1,0 +1,1 @@
+"""Outbound: replies delivered through the Twilio REST API, each part exactly once."""

@@ -1,0 +1,52 @@
+"""`python -m services.outbound`: composition root of the outbound worker."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+
+from pydantic import ValidationError
+
+from services.outbound.config import OutboundSettings
+from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
+from services.outbound.ledger import SentLedger
+from services.outbound.pacing import SenderPacer
+from services.outbound.twilio_api import TwilioMessages
+from shared.bus import Bus
+from shared.consumer import PartitionedConsumer
+from shared.runtime import run_worker
+
+
+async def main(settings: OutboundSettings) -> None:
+    async def work(bus: Bus, stop: asyncio.Event) -> None:
+        twilio = TwilioMessages(
+            settings.twilio_account_sid or "", settings.twilio_auth_token or "",
+            settings.twilio_api_base_url, settings.request_timeout_s,
+        )
+        deps = Outbound(
+            bus=bus,
+            twilio=twilio,
+            ledger=await SentLedger.open(bus.js, settings.stream_replicas),
+            pacer=SenderPacer(settings.effective_rate),
+            status_callback=settings.status_callback,
+            retry=RetryPolicy(settings.send_attempts, settings.retry_base_s),
+            max_deliver=settings.max_deliver,
+        )
+        consumer = PartitionedConsumer(
+            bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
+        )
+        try:
+            await consumer.run(stop)
+        finally:
+            await twilio.close()
+
+    await run_worker("outbound", settings, work)
+
+
+if __name__ == "__main__":
+    try:
+        config = OutboundSettings()
+    except ValidationError as exc:
+        sys.exit(f"outbound: bad configuration:\n{exc}")
+    asyncio.run(main(config))

@@ -1,0 +1,121 @@
+"""Delivering one ReplyComposed: split, pace, send with bounded retries, record, publish."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+
+from services.outbound.ledger import SentLedger
+from services.outbound.pacing import SenderPacer
+from services.outbound.splitter import split_message
+from services.outbound.twilio_api import SendError, TwilioMessages
+from shared.bus import Bus
+from shared.consumer import Delivery
+from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+SENDS = Counter("switchboard_outbound_sends_total", "Message parts by outcome", ["outcome"])
+RETRIES = Counter("switchboard_outbound_retries_total", "Retried Twilio requests by cause", ["cause"])
+SEND_SECONDS = Histogram(
+    "switchboard_outbound_send_seconds", "Twilio Messages API request time",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PACED_SECONDS = Counter("switchboard_outbound_paced_seconds_total", "Time spent waiting for a sender's rate")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_s: float = 0.5
+    cap_s: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter around it, bounded by `cap_s`."""
+        return min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+@dataclass
+class Outbound:
+    """Everything the handler needs; built once in __main__."""
+
+    bus: Bus
+    twilio: TwilioMessages
+    ledger: SentLedger
+    pacer: SenderPacer
+    status_callback: str | None
+    retry: RetryPolicy
+    max_deliver: int
+
+
+async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> str:
+    for attempt in range(1, deps.retry.attempts + 1):
+        PACED_SECONDS.inc(await deps.pacer.wait(from_))
+        started = time.perf_counter()
+        try:
+            return await deps.twilio.send(from_, to, body, deps.status_callback)
+        except SendError as exc:
+            if exc.permanent or attempt == deps.retry.attempts:
+                raise
+            RETRIES.labels(str(exc.status or "connection")).inc()
+            log.warning("twilio_retry", attempt=attempt, status=exc.status, code=exc.code)
+            await asyncio.sleep(deps.retry.delay(attempt))
+        finally:
+            SEND_SECONDS.observe(time.perf_counter() - started)
+    raise AssertionError("unreachable")
+
+
+async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound) -> None:
+    """Send every part not yet sent, in order. Safe to run again on redelivery."""
+    data = event.data
+    parts = split_message(data.text)
+    for number, body in enumerate(parts, start=1):
+        outcome = await deps.ledger.get(data.reply_id, number)
+        if outcome is None:
+            try:
+                sid = await send_with_retries(deps, data.from_, data.to, body)
+            except SendError as exc:
+                if exc.permanent:
+                    await deps.ledger.record(data.reply_id, number, f"failed:{exc.code}")
+                    await _failed(deps, event, number, len(parts), exc)
+                    return  # the parts after it would fail the same way
+                if delivery.deliveries >= deps.max_deliver:
+                    await _failed(deps, event, number, len(parts), exc)
+                SENDS.labels("retry_later").inc()
+                raise
+            outcome = f"sent:{sid}"
+            await deps.ledger.record(data.reply_id, number, outcome)
+            SENDS.labels("sent").inc()
+        state, _, value = outcome.partition(":")
+        if state == "sent":
+            await _sent(deps, event, number, len(parts), value, body)
+            await deps.ledger.record(data.reply_id, number, f"published:{value}")
+        elif state == "failed":
+            return
+
+
+async def _sent(deps: Outbound, event: ReplyComposed, part: int, parts: int, sid: str, body: str) -> None:
+    data = event.data
+    sent = event.caused(
+        MessageSent,
+        MessageSentData(reply_id=data.reply_id, part=part, parts=parts, twilio_sid=sid, from_=data.from_, to=data.to, body=body),
+    )
+    await deps.bus.publish(sent, msg_id=f"sent:{data.reply_id}:{part}")
+
+
+async def _failed(deps: Outbound, event: ReplyComposed, part: int, parts: int, exc: SendError) -> None:
+    SENDS.labels("failed_permanent" if exc.permanent else "failed_transient").inc()
+    failed = event.caused(
+        SendFailed,
+        SendFailedData(
+            reply_id=event.data.reply_id, part=part, parts=parts, error_code=exc.code,
+            error_message=str(exc)[:500], permanent=exc.permanent,
+        ),
+    )
+    await deps.bus.publish(failed, msg_id=f"send_failed:{event.data.reply_id}:{part}")
+    log.warning("send_failed", part=part, parts=parts, code=exc.code, permanent=exc.permanent)

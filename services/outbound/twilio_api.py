@@ -1,0 +1,86 @@
+"""Sending one WhatsApp message through the official `twilio` library.
+
+The REST base URL is configurable (TWILIO_API_BASE_URL), so the same code talks to
+Twilio in production and to the local emulator in sandbox mode and tests.
+Errors are sorted into transient (worth retrying) and permanent (never retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+TWILIO_API = "https://api.twilio.com"
+
+# Codes that mean "this message to this person will not work, whatever we do".
+PERMANENT_CODES = frozenset({
+    21211,  # invalid 'To' number
+    21408,  # region not enabled
+    21602, 21617, 21619,  # body missing / too long / no content
+    21610,  # the user unsubscribed (STOP)
+    21612, 21614,  # unreachable / not a mobile number
+    63003, 63016, 63024, 63032,  # WhatsApp: invalid recipient, outside the 24-hour window, …
+})
+
+
+class SendError(Exception):
+    def __init__(self, message: str, code: int | None, status: int | None, permanent: bool):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.permanent = permanent
+
+
+class _RebasedHttpClient(AsyncTwilioHttpClient):
+    """The twilio library's own async client, sending to another base URL."""
+
+    def __init__(self, base_url: str, timeout: float):
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+
+    async def request(self, method, url, *args, **kwargs) -> Response:  # type: ignore[override]
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url[len(TWILIO_API):]
+        return await super().request(method, url, *args, **kwargs)
+
+
+@dataclass
+class TwilioMessages:
+    """`send()` one message; `close()` the HTTP session."""
+
+    account_sid: str
+    auth_token: str
+    base_url: str = TWILIO_API
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._http = _RebasedHttpClient(self.base_url, self.timeout_s)
+        self._client = Client(self.account_sid, self.auth_token, http_client=self._http)
+
+    async def send(self, from_: str, to: str, body: str, status_callback: str | None) -> str:
+        """Send; returns the Twilio message SID or raises `SendError`."""
+        try:
+            message = await self._client.messages.create_async(
+                from_=_whatsapp(from_), to=_whatsapp(to), body=body, status_callback=status_callback or None,
+            )
+        except TwilioRestException as exc:
+            transient = exc.status == 429 or exc.status >= 500 or exc.code == 20429
+            permanent = not transient and (exc.code in PERMANENT_CODES or exc.status in (400, 404))
+            raise SendError(exc.msg, exc.code, exc.status, permanent) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False) from exc
+        return message.sid
+
+    async def close(self) -> None:
+        if self._http.session is not None:
+            await self._http.session.close()
+
+
+def _whatsapp(number: str) -> str:
+    return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
