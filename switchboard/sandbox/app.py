@@ -12,6 +12,7 @@ import base64
 import binascii
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
@@ -108,6 +109,7 @@ class Emulator:
         return {
             "sid": new_sid("SM"), "from": from_, "to": to, "body": body, "status": "queued",
             "status_callback": callback, "date_created": now, "date_updated": now,
+            "received_at": time.time(),  # the emulator's own precise clock, for benchmarks
         }
 
     def _resource(self, message: dict[str, Any]) -> dict[str, Any]:
