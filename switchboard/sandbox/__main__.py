@@ -20,6 +20,7 @@ async def serve() -> None:
         port=int(os.environ.get("SANDBOX_PORT", "4010")),
         webhook_url=os.environ.get("SANDBOX_WEBHOOK_URL"),
         status_delay_s=float(os.environ.get("SANDBOX_STATUS_DELAY_S", "0.5")),
+        public_url=os.environ.get("SANDBOX_PUBLIC_URL") or None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

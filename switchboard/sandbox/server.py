@@ -20,13 +20,14 @@ class TwilioEmulator:
 
     def __init__(
         self, account_sid: str, auth_token: str, *, host: str = "127.0.0.1", port: int = 0,
-        webhook_url: str | None = None, status_delay_s: float = 0.05,
+        webhook_url: str | None = None, status_delay_s: float = 0.05, public_url: str | None = None,
     ):
         self.state = SandboxState(account_sid=account_sid, auth_token=auth_token)
         self.host = host
         self.port = port
         self.webhook_url = webhook_url
         self.status_delay_s = status_delay_s
+        self.public_url = public_url  # where others reach it, when not its bind address
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
@@ -43,7 +44,7 @@ class TwilioEmulator:
         self.port = sock.getsockname()[1]
         self._client = httpx.AsyncClient(timeout=10)
         sender = WebhookSender(self.state, self._client, self.status_delay_s)
-        self.emulator = Emulator(self.state, sender, self.webhook_url, self.url)
+        self.emulator = Emulator(self.state, sender, self.webhook_url, self.public_url or self.url)
         config = uvicorn.Config(
             create_emulator_app(self.emulator), log_level="warning", access_log=False, lifespan="off"
         )
@@ -84,7 +85,9 @@ class TwilioEmulator:
         """A user writes to the business number: the signed webhook goes to the gateway."""
         if not self.webhook_url or self.emulator is None:
             raise RuntimeError("the emulator has no webhook URL to post to")
-        return await self.emulator.sender.inbound(self.webhook_url, self.url, user, business, body, list(media))
+        return await self.emulator.sender.inbound(
+            self.webhook_url, self.emulator.public_url, user, business, body, list(media)
+        )
 
     def sent_to(self, to: str) -> list[dict[str, Any]]:
         return self.state.sent_to(to if to.startswith("whatsapp:") else f"whatsapp:{to}")

@@ -1,0 +1,122 @@
+"""docker-compose.yml: valid against the Compose Specification schema (vendored in
+schemas/, so this runs offline), and shaped the way the stack needs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.deploy.source import services_in_code
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
+INFRASTRUCTURE = {"nats", "postgres", "migrate", "sandbox"}
+DRAIN_DEFAULT_S = 20  # NATS_DRAIN_TIMEOUT_S's default in shared/settings.py
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def seconds(duration: str) -> float:
+    """A compose duration such as `1m30s` or `90s`."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_the_compose_file_validates_against_the_compose_spec(compose):
+    schema = json.loads(SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == []
+
+
+def test_the_schema_catches_a_misspelt_key(compose):
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["gateway"]["healtcheck"] = broken["services"]["gateway"].pop("healthcheck")
+    assert list(jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).iter_errors(broken))
+
+
+@pytest.mark.parametrize("service", services_in_code())
+def test_every_service_in_code_runs_in_compose(compose, service):
+    assert service in compose["services"], f"services/{service} exists but docker-compose.yml does not run it"
+    definition = compose["services"][service]
+    assert definition["command"] == ["python", "-m", f"services.{service}"]
+    assert definition["build"]["args"]["SERVICE"] == service
+
+
+def test_nats_runs_jetstream_on_a_volume_with_monitoring_and_a_healthcheck(compose):
+    nats = compose["services"]["nats"]
+    assert "--jetstream" in nats["command"]
+    assert "--store_dir=/data" in nats["command"]
+    assert any(flag.startswith("--http_port=") for flag in nats["command"])
+    assert any(volume.endswith(":/data") and volume.split(":")[0] in compose["volumes"] for volume in nats["volumes"])
+    assert "js-enabled-only" in " ".join(nats["healthcheck"]["test"])
+
+
+def test_postgres_keeps_its_data_on_a_volume_with_a_healthcheck(compose):
+    postgres = compose["services"]["postgres"]
+    assert any(v.split(":")[0] in compose["volumes"] for v in postgres["volumes"])
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_every_service_waits_for_the_migrations_and_healthy_dependencies(compose):
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["switchboard", "provision"]
+    assert services["migrate"]["restart"] == "no"
+    for name, definition in services.items():
+        for dependency, condition in definition.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck to wait for"
+        if name in INFRASTRUCTURE:
+            continue
+        depends = definition.get("depends_on", {})
+        assert depends.get("migrate") == {"condition": "service_completed_successfully"}, name
+        assert depends.get("nats") == {"condition": "service_healthy"}, name
+        if "DATABASE_URL" in definition["environment"]:
+            assert depends.get("postgres") == {"condition": "service_healthy"}, name
+
+
+def test_every_switchboard_container_is_unprivileged_and_stops_gracefully(compose):
+    for name, definition in compose["services"].items():
+        if name in {"nats", "postgres"}:
+            continue
+        assert definition["user"] == "10001:10001", name
+        assert definition["read_only"] is True, name
+        assert definition["cap_drop"] == ["ALL"], name
+        if name != "migrate":
+            assert "healthcheck" in definition, name
+            assert seconds(definition["stop_grace_period"]) > DRAIN_DEFAULT_S, name
+
+
+def test_the_twilio_emulator_runs_only_in_the_sandbox_profile(compose):
+    sandbox = compose["services"]["sandbox"]
+    assert sandbox["profiles"] == ["sandbox"]
+    assert sandbox["command"] == ["python", "-m", "switchboard.sandbox"]
+    for name, definition in compose["services"].items():
+        assert name == "sandbox" or "profiles" not in definition, f"{name} must run without a profile"
+
+
+def test_secrets_come_from_the_env_file_and_every_variable_is_documented(compose):
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE_FILE.read_text()))
+    for definition in compose["services"].values():
+        # A key without a value is passed through from .env (or left unset).
+        used |= {key for key, value in definition.get("environment", {}).items() if value is None}
+    documented = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert used - documented == set(), "document these in .env.example"
+    for name, definition in compose["services"].items():
+        environment = definition.get("environment", {})
+        for key, value in environment.items():
+            if re.search(r"(TOKEN|PASSWORD|SECRET|API_KEY|_SID)$", key):
+                assert value is None or "${" in str(value), f"{name}: {key} must come from .env, not the compose file"
+    assert not (ROOT / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text()
