@@ -7,11 +7,12 @@ retried webhook or a redelivered input never stores a second event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client as NATS
-from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeoutError
+from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeoutError  # noqa: F401
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError
@@ -26,34 +27,49 @@ class PublishFailed(RuntimeError):
     """The event was not confirmed stored; the caller must not acknowledge its input."""
 
 
-async def connect(url: str, name: str, *, wait: bool = True, connect_timeout: float = 2.0) -> NATS:
+class Stopped(RuntimeError):
+    """Asked to stop before NATS answered."""
+
+
+async def connect(
+    url: str, name: str, *, wait: bool = True, connect_timeout: float = 2.0, stop: asyncio.Event | None = None
+) -> NATS:
     """Connect to NATS, reconnecting forever once connected.
 
     With `wait`, keep trying until the server answers (services start before NATS in
-    compose and Kubernetes); otherwise raise on the first failure.
+    compose and Kubernetes), or until `stop` is set (then `Stopped` is raised);
+    without it, raise `NoServersError` if the server does not answer at once.
     """
-    delay = 0.2
-    while True:
-        try:
-            return await nats.connect(
-                servers=url.split(","),
-                name=name,
-                connect_timeout=connect_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                ping_interval=5,
-                max_outstanding_pings=2,
-                error_cb=_log_error,
-                disconnected_cb=_log_disconnected,
-                reconnected_cb=_log_reconnected,
-            )
-        except (NoServersError, OSError, NatsTimeoutError, asyncio.TimeoutError) as exc:
-            if not wait:
-                raise
-            log.warning("nats_unavailable", url=url, error=str(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    attempt = asyncio.create_task(
+        nats.connect(
+            servers=url.split(","),
+            name=name,
+            connect_timeout=connect_timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,  # nats-py retries the first connect too, forever
+            reconnect_time_wait=0.5,
+            ping_interval=5,
+            max_outstanding_pings=2,
+            error_cb=_log_error,
+            disconnected_cb=_log_disconnected,
+            reconnected_cb=_log_reconnected,
+        )
+    )
+    stopping = asyncio.create_task(stop.wait()) if stop is not None else None
+    waiters = {attempt} | ({stopping} if stopping else set())
+    done, _ = await asyncio.wait(
+        waiters, timeout=None if wait else connect_timeout + 0.5, return_when=asyncio.FIRST_COMPLETED
+    )
+    if stopping is not None:
+        stopping.cancel()
+    if attempt in done:
+        return attempt.result()
+    attempt.cancel()
+    with contextlib.suppress(BaseException):
+        await attempt
+    if stop is not None and stop.is_set():
+        raise Stopped("stopped while waiting for NATS")
+    raise NoServersError(f"NATS at {url} did not answer")
 
 
 async def _log_error(exc: Exception) -> None:
@@ -111,4 +127,5 @@ class Bus:
         try:
             await asyncio.wait_for(self.nc.drain(), drain_timeout_s)
         except Exception:  # a failed drain must not stop the shutdown
-            await self.nc.close()
+            with contextlib.suppress(Exception):
+                await self.nc.close()

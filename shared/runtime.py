@@ -10,7 +10,7 @@ import asyncio
 import signal
 from typing import Awaitable, Callable
 
-from shared.bus import Bus, connect
+from shared.bus import Bus, Stopped, connect
 from shared.health import HealthServer, ReadinessCheck
 from shared.logging import configure_logging, get_logger
 from shared.settings import WorkerSettings
@@ -37,7 +37,11 @@ async def run_worker(
     configure_logging(service, settings.log_level, settings.log_format)
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
-    nc = await connect(settings.nats_url, service)
+    try:
+        nc = await connect(settings.nats_url, service, stop=stop)
+    except Stopped:
+        log.info("worker_stopped_before_start")
+        return
     bus = Bus(nc, stream=settings.stream_name, publish_timeout_s=settings.publish_timeout_s)
     health = HealthServer(
         settings.health_host, settings.health_port, {"nats": lambda: bus.connected, **(checks or {})}
