@@ -102,6 +102,17 @@ class MessageTranscribedData(Payload):
     language: str | None = None
     duration_s: float | None = None
     failure: str | None = None
+    # Who is talking, copied from the MessageReceived that started the chain (the signed
+    # webhook): the agent answers `from` (the user) from `to` (the business number) and
+    # uses the user's number as the owner of calendar calls. None only in events written
+    # before these fields existed.
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    # Why the media failed, beside the human-readable `failure`: a stable code
+    # (too_large, unsupported_type, corrupt_audio, no_speech, media_refused,
+    # download_failed, engine_unavailable) and a polite reply the agent can send.
+    failure_code: str | None = None
+    failure_reply: str | None = None
 
 
 class MessageTranscribed(Event[MessageTranscribedData]):
@@ -244,6 +255,23 @@ class MessageDeadLettered(Event[MessageDeadLetteredData]):
     version: Literal[1] = 1
 
 
+class AgentFailedData(Payload):
+    """The agent could not compose an answer (e.g. the LLM kept failing); the user got an apology."""
+
+    in_reply_to: tuple[str, ...]
+    reason: Literal["llm_unavailable", "llm_error"]
+    error: str  # the exception's type and a short message; never a stack trace
+    attempts: int
+    model: str
+    last_input_seq: int
+
+
+class AgentFailed(Event[AgentFailedData]):
+    kind: ClassVar[str] = "agent_failed"
+    type: Literal["AgentFailed"] = "AgentFailed"
+    version: Literal[1] = 1
+
+
 CATALOG: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls
     for cls in (
@@ -257,6 +285,7 @@ CATALOG: dict[str, type[Event]] = {
         CalendarEventUpdated,
         CalendarEventDeleted,
         MessageDeadLettered,
+        AgentFailed,
     )
 }
 

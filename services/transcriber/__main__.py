@@ -1,0 +1,65 @@
+"""`python -m services.transcriber`: composition root of the transcriber worker."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+
+from pydantic import ValidationError
+
+from services.transcriber.config import TranscriberSettings
+from services.transcriber.download import MediaDownloader
+from services.transcriber.engines import SpeechEngine
+from services.transcriber.engines.local import LocalWhisper, bundled_model
+from services.transcriber.engines.openai_api import OpenAITranscriber
+from services.transcriber.handler import Transcriber, transcribe_message
+from services.transcriber.transcription import VoicePipeline
+from shared.bus import Bus
+from shared.consumer import PartitionedConsumer
+from shared.runtime import run_worker
+
+
+def build_engine(settings: TranscriberSettings) -> SpeechEngine:
+    if settings.engine == "openai":
+        return OpenAITranscriber(
+            settings.openai_api_key or "", settings.openai_model, settings.openai_base_url,
+            settings.openai_timeout_s, settings.openai_retries,
+        )
+    if settings.model_path is not None:
+        path, name = settings.model_path, settings.model_path.name
+    else:
+        path, name = bundled_model()
+    return LocalWhisper(path, name, settings.whisper_options())
+
+
+async def main(settings: TranscriberSettings) -> None:
+    engine = build_engine(settings)
+
+    async def work(bus: Bus, stop: asyncio.Event) -> None:
+        downloader = MediaDownloader(
+            settings.media_policy(),
+            (settings.twilio_account_sid or "", settings.twilio_auth_token or ""),
+            settings.download_limits(),
+        )
+        try:
+            await engine.start()  # the model loads once, off the event loop
+            deps = Transcriber(bus, VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
+            consumer = PartitionedConsumer(
+                bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
+                settings.ack_policy(),
+            )
+            await consumer.run(stop)
+        finally:
+            await downloader.close()
+            await engine.close()
+
+    await run_worker("transcriber", settings, work, checks={"engine": lambda: engine.ready})
+
+
+if __name__ == "__main__":
+    try:
+        config = TranscriberSettings()
+    except ValidationError as exc:
+        sys.exit(f"transcriber: bad configuration:\n{exc}")
+    asyncio.run(main(config))
