@@ -1,0 +1,49 @@
+# Switchboard: `make up` runs the whole system locally, `make test` runs every test.
+# Needs only Python 3.11+ and make; everything else comes from PyPI into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+LOCK := requirements.lock
+# Stamp: reinstall only when the lock or the project metadata changed. The project goes in
+# with its dev extra, constrained to the lock, so a dependency added to pyproject.toml but
+# not yet locked still installs (and `make lock` pins it).
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install up test lock bench
+
+help:
+	@echo "make install  create .venv and install the locked dependencies and the project"
+	@echo "make up       run the whole system locally (Ctrl-C stops it)"
+	@echo "make test     run the whole test suite"
+	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
+	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.X")'
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'uv>=0.4'
+	@touch $@
+
+$(INSTALLED): $(LOCK) pyproject.toml $(UV)
+	$(UV) pip install --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install --python $(BIN)/python --constraint $(LOCK) -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED)
+
+up: install
+	$(BIN)/switchboard up
+
+test: install
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install
+	bash tests/bench/run.sh $(ARGS)
+
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 --output-file $(LOCK)

@@ -1,0 +1,179 @@
+"""`switchboard`: the operator CLI.
+
+Commands import what they need when they run, so `switchboard --help` works with only
+the core dependencies installed, and a missing extra is reported by the command that
+needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+
+def _up(args: argparse.Namespace) -> int:
+    from switchboard.stack import run_up
+
+    return run_up(colour=_wants_colour(args.colour))
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from switchboard.provisioning import ProvisionError, provision_stream, settings_from
+
+    try:
+        report = asyncio.run(provision_stream(settings_from(os.environ)))
+    except ProvisionError as exc:
+        return _fail(f"provision: {exc}")
+    print(f"{report} (ready)")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        return _fail("replay: DATABASE_URL is not set (the Postgres the audit service writes to)")
+    try:
+        from services.audit.replay import replay
+    except ImportError as exc:
+        return _fail(f"replay: the audit service is not installed ({exc}); run `make install`")
+    from switchboard.provisioning import ProvisionError, connect_once, settings_from
+
+    async def run() -> Any:
+        from shared.bus import Bus
+
+        settings = settings_from(os.environ)
+        nc = await connect_once(settings.nats_url, "switchboard-replay")
+        try:
+            return await replay(Bus(nc, stream=settings.stream_name), database_url)
+        finally:
+            await nc.close()
+
+    try:
+        report = asyncio.run(run())
+    except ProvisionError as exc:
+        return _fail(f"replay: {exc}")
+    except Exception as exc:
+        return _fail(f"replay failed: {type(exc).__name__}: {exc}")
+    print(format_report(report))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from switchboard.chat import DEFAULT_BUSINESS, DEFAULT_USER, ChatTarget, run_chat
+    from switchboard.home import StackHome
+
+    home = StackHome.locate(os.environ, Path.cwd())
+    try:
+        facts = json.loads(home.stack_file.read_text())
+    except (OSError, ValueError):
+        return _fail(f"chat: no running stack in {home.root}; start one with `make up` (or set SWITCHBOARD_HOME)")
+    if not facts.get("sandbox") or not facts.get("twilio_api_base_url"):
+        return _fail("chat: the stack runs with real Twilio credentials; chat talks through the local emulator, "
+                     "which `up` runs only in sandbox mode (TWILIO_AUTH_TOKEN unset)")
+    credentials = home.sandbox_credentials()
+    target = ChatTarget(
+        facts["twilio_api_base_url"], credentials.account_sid, credentials.auth_token, args.business or DEFAULT_BUSINESS
+    )
+    return asyncio.run(run_chat(target, args.user or DEFAULT_USER, args.voice, args.timeout))
+
+
+def _calendar_auth(args: argparse.Namespace) -> int:
+    from switchboard.calendar_auth import CalendarAuthError, run_calendar_auth
+
+    try:
+        token_file = run_calendar_auth(
+            args.client_secrets, args.token_file, port=args.port, open_browser=not args.no_browser,
+            timeout_s=args.timeout,
+        )
+    except CalendarAuthError as exc:
+        return _fail(f"calendar auth: {exc}")
+    print(f"calendar token written to {token_file}; point CALENDAR_GOOGLE_CREDENTIALS at it")
+    return 0
+
+
+def format_report(report: Any) -> str:
+    """A replay report as `key: value` lines, whatever shape the audit service returns."""
+    if hasattr(report, "model_dump"):
+        fields = report.model_dump()
+    elif dataclasses.is_dataclass(report) and not isinstance(report, type):
+        fields = dataclasses.asdict(report)
+    elif isinstance(report, dict):
+        fields = report
+    else:
+        return str(report)
+    return "\n".join(f"{key}: {value}" for key, value in fields.items())
+
+
+def _fail(message: str) -> int:
+    print(f"switchboard {message}", file=sys.stderr)
+    return 1
+
+
+def _wants_colour(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Operate Switchboard, the WhatsApp assistant. Configuration comes from environment "
+        "variables (NATS_URL, DATABASE_URL, ...; see the README).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    up = _command(commands, "up", _up, "run the whole system locally, in the foreground (what `make up` runs)")
+    up.add_argument(
+        "--colour", "--color", choices=("auto", "always", "never"), default="auto",
+        help="colour the service names in the logs (default: when writing to a terminal)",
+    )
+
+    chat = _command(commands, "chat", _chat, "talk to the local stack as a WhatsApp user (sandbox mode)")
+    chat.add_argument("--user", help="your phone number (default: +15550001111)")
+    chat.add_argument("--business", help="the business number (default: +14155238886, the Twilio sandbox's)")
+    chat.add_argument("--voice", type=Path, help="send this audio file as a voice note first")
+    chat.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply when piped")
+
+    _command(commands, "provision", _provision, "create or update the JetStream stream from the environment (idempotent)")
+    _command(commands, "replay", _replay, "rebuild the audit read models from the stream (needs DATABASE_URL)")
+
+    calendar = commands.add_parser("calendar", help="calendar administration", description="calendar administration")
+    calendar_commands = calendar.add_subparsers(dest="calendar_command", metavar="COMMAND", required=True)
+    auth = _command(calendar_commands, "auth", _calendar_auth,
+                    "authorise Switchboard on a Google account once (OAuth consent in a browser)")
+    auth.add_argument("client_secrets", type=Path, help='the "Desktop app" OAuth client JSON from Google Cloud')
+    auth.add_argument("--token-file", type=Path, help="where to write the token (default: CALENDAR_GOOGLE_CREDENTIALS "
+                      "or .switchboard/google-calendar-token.json)")
+    auth.add_argument("--port", type=int, default=0, help="local port for Google's redirect (default: any free one)")
+    auth.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    auth.add_argument("--timeout", type=int, default=300, help="seconds to wait for the consent (default: %(default)s)")
+    return parser
+
+
+def _command(
+    commands: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=help_text, description=help_text)
+    command.set_defaults(handler=handler)
+    return command
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C in chat or replay: no traceback
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The local stack's data directory: NATS and Postgres data, chosen ports, sandbox credentials.
+
+`.switchboard/` in the current directory unless `SWITCHBOARD_HOME` says otherwise.
+Ports are remembered in `ports.json`, so the next `up` finds the same URLs; the sandbox
+Twilio credentials are generated once and kept in `sandbox.json` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from switchboard.infra import free_port, port_open
+
+DEFAULT_DIR = ".switchboard"
+
+
+@dataclass(frozen=True)
+class SandboxCredentials:
+    account_sid: str
+    auth_token: str
+
+
+class StackHome:
+    def __init__(self, root: Path):
+        self.root = root
+
+    @classmethod
+    def locate(cls, env: Mapping[str, str], cwd: Path) -> "StackHome":
+        configured = env.get("SWITCHBOARD_HOME")
+        return cls((cwd / (configured or DEFAULT_DIR)).resolve())
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.root / "nats"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.root / "postgres"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    @property
+    def sandbox_file(self) -> Path:
+        return self.root / "sandbox.json"
+
+    @property
+    def stack_file(self) -> Path:
+        """What the running stack serves (URLs), for tools and tests; removed when `up` stops."""
+        return self.root / "stack.json"
+
+    def create(self) -> "StackHome":
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def saved_ports(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.ports_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {name: port for name, port in data.items() if isinstance(port, int) and 0 < port < 65536}
+
+    def choose_port(self, name: str, default: int, host: str = "127.0.0.1") -> int:
+        """The port remembered for `name`, else `default`, else any free one; remembered."""
+        saved = self.saved_ports()
+        for candidate in (saved.get(name), default):
+            if candidate and not port_open(host, candidate):
+                port = candidate
+                break
+        else:
+            port = free_port(host)
+        if saved.get(name) != port:
+            self._write_json(self.ports_file, {**saved, name: port})
+        return port
+
+    def sandbox_credentials(self) -> SandboxCredentials:
+        """Generated once per data directory, then read back."""
+        try:
+            data = json.loads(self.sandbox_file.read_text())
+            return SandboxCredentials(data["account_sid"], data["auth_token"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        credentials = SandboxCredentials("AC" + secrets.token_hex(16), secrets.token_hex(16))
+        self._write_json(
+            self.sandbox_file,
+            {"account_sid": credentials.account_sid, "auth_token": credentials.auth_token},
+            private=True,
+        )
+        return credentials
+
+    def write_stack(self, facts: Mapping[str, object]) -> None:
+        self._write_json(self.stack_file, facts, private=True)
+
+    def clear_stack(self) -> None:
+        self.stack_file.unlink(missing_ok=True)
+
+    def _write_json(self, path: Path, data: Mapping[str, object], private: bool = False) -> None:
+        self.create()
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        os.fchmod(descriptor, 0o600 if private else 0o644)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(temporary, path)

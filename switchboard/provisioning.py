@@ -1,0 +1,122 @@
+"""Provisioning for the CLI: the stream, the local database, the services' migrations.
+
+Every step is idempotent, so `switchboard provision` and `switchboard up` can run any
+number of times against the same servers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import nats
+from nats.aio.client import Client as NATS
+from pydantic import ValidationError
+
+from shared.settings import ServiceSettings
+from shared.stream import ensure_stream, partitions_of
+
+CONNECT_TIMEOUT_S = 3.0
+
+
+class ProvisionError(RuntimeError):
+    """A provisioning step failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    name: str
+    partitions: int
+    messages: int
+
+    def __str__(self) -> str:
+        return f"stream {self.name}: {self.partitions} partitions, {self.messages} events stored"
+
+
+def settings_from(env: Mapping[str, str]) -> ServiceSettings:
+    """The shared settings, read from `env` rather than the process environment."""
+    known = {field.alias for field in ServiceSettings.model_fields.values() if field.alias}
+    try:
+        return ServiceSettings(**{name: value for name, value in env.items() if name in known})
+    except ValidationError as exc:
+        raise ProvisionError(f"bad configuration:\n{exc}") from None
+
+
+async def connect_once(url: str, name: str) -> NATS:
+    """Connect to NATS or fail within seconds with a clear message (a CLI must not hang).
+
+    nats-py retries a failed first connection for as long as reconnects are unlimited,
+    whatever `allow_reconnect` says; one reconnect attempt per server bounds it.
+    """
+    try:
+        return await nats.connect(
+            servers=url.split(","), name=name, connect_timeout=CONNECT_TIMEOUT_S,
+            allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet,
+        )
+    except Exception as exc:
+        raise ProvisionError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
+
+
+async def _quiet(_: Exception) -> None:
+    pass
+
+
+async def provision_stream(settings: ServiceSettings) -> StreamReport:
+    """Create or update the stream from the settings (STREAM_NAME, PARTITIONS, STREAM_REPLICAS)."""
+    nc = await connect_once(settings.nats_url, "switchboard-provision")
+    try:
+        js = nc.jetstream()
+        config = await ensure_stream(js, settings.stream_spec())
+        info = await js.stream_info(settings.stream_name)
+    except ProvisionError:
+        raise
+    except Exception as exc:
+        raise ProvisionError(f"could not provision stream {settings.stream_name}: {exc}") from None
+    finally:
+        await nc.close()
+    return StreamReport(config.name, partitions_of(config), info.state.messages)
+
+
+def with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+async def ensure_database(server_url: str, database: str) -> str:
+    """Create `database` on the server at `server_url` if missing; return its URL."""
+    import asyncpg
+
+    try:
+        admin = await asyncpg.connect(server_url, timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        raise ProvisionError(f"cannot reach Postgres at {server_url}: {exc}") from None
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+    return with_database(server_url, database)
+
+
+def resolve(reference: str) -> Any:
+    """`"package.module:function"` to the function."""
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+async def run_migrations(migrations: Sequence[tuple[str, str]], database_url: str) -> None:
+    """Run each `(service, "module:function")` migration against `database_url`, in order."""
+    for service, reference in migrations:
+        try:
+            migrate = resolve(reference)
+        except (ImportError, AttributeError) as exc:
+            raise ProvisionError(f"{service}: cannot load its migration {reference}: {exc}") from None
+        try:
+            result = migrate(database_url)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            raise ProvisionError(f"{service}: migration failed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,159 @@
+"""The services `switchboard up` runs, and how each one is configured under it.
+
+A new service plugs into the local stack by adding ONE `ServiceEntry` to `SERVICES`.
+Entries whose module is not there yet are skipped with a note, so the list may run
+ahead of the code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from switchboard.home import StackHome
+from switchboard.supervisor import ChildSpec
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """One service, run as `python -m <module>`.
+
+    - `port_env`/`port`: the variable that sets the port it listens on, and the port it
+      prefers under `up` (kept if free, remembered in ports.json). A variable only this
+      entry uses (GATEWAY_PORT) is honoured when already set; a shared one (HEALTH_PORT)
+      always gets a distinct port per service.
+    - `ready_path`: polled on that port until it answers 200; None means an open port is enough.
+    - `env`: more variables for this service; `{NAME}` is replaced by the stack's NAME.
+    - `exports`: variables every service gets unless already set; `{port}` is this
+      entry's port (how the Twilio emulator tells outbound where the Twilio API is).
+    - `migrate`: `"module:function"`, awaited with DATABASE_URL before anything starts,
+      so a migration error shows once, clearly, instead of as a crash loop.
+    - `sandbox_only`: run only when no real Twilio credentials are configured.
+    """
+
+    name: str
+    module: str
+    port_env: str | None = None
+    port: int | None = None
+    ready_path: str | None = "/readyz"
+    env: Mapping[str, str] = field(default_factory=dict)
+    exports: Mapping[str, str] = field(default_factory=dict)
+    migrate: str | None = None
+    sandbox_only: bool = False
+
+
+SERVICES: tuple[ServiceEntry, ...] = (
+    ServiceEntry(
+        "sandbox", "switchboard.sandbox", port_env="SANDBOX_PORT", port=4010, ready_path=None,
+        env={"SANDBOX_WEBHOOK_URL": "{PUBLIC_BASE_URL}/twilio/messages"},
+        exports={"TWILIO_API_BASE_URL": "http://127.0.0.1:{port}"},
+        sandbox_only=True,
+    ),
+    ServiceEntry(
+        "gateway", "services.gateway", port_env="GATEWAY_PORT", port=8000,
+        exports={"PUBLIC_BASE_URL": "http://127.0.0.1:{port}"},
+    ),
+    ServiceEntry(
+        "audit", "services.audit", port_env="HEALTH_PORT", port=8082,
+        migrate="services.audit.migrations:migrate",
+    ),
+    ServiceEntry("transcriber", "services.transcriber", port_env="HEALTH_PORT", port=8086),
+    ServiceEntry("agent", "services.agent", port_env="HEALTH_PORT", port=8083),
+    ServiceEntry(
+        "calendar", "services.calendar", port_env="HEALTH_PORT", port=8085,
+        migrate="services.calendar.migrations:migrate",
+    ),
+    ServiceEntry("outbound", "services.outbound", port_env="HEALTH_PORT", port=8084),
+)
+
+
+@dataclass(frozen=True)
+class PlannedService:
+    """An entry resolved for this run: its port and its whole environment."""
+
+    entry: ServiceEntry
+    port: int | None
+    env: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def ready_url(self) -> str | None:
+        if self.port is None or self.entry.ready_path is None:
+            return None
+        return f"http://127.0.0.1:{self.port}{self.entry.ready_path}"
+
+    def child(self) -> ChildSpec:
+        return ChildSpec(self.name, [sys.executable, "-m", self.entry.module], self.env)
+
+
+def missing_reason(module: str) -> str | None:
+    """Why `python -m module` cannot run here, or None when it can."""
+    try:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{module}.__main__")
+    except Exception as exc:  # a broken parent package: report it rather than crash `up`
+        return f"{type(exc).__name__}: {exc}"
+    return None if spec is not None else f"no module {module}"
+
+
+def select(entries: Sequence[ServiceEntry], sandbox: bool) -> tuple[list[ServiceEntry], list[str]]:
+    """The entries to run, and a note for each one skipped."""
+    chosen, notes = [], []
+    for entry in entries:
+        if entry.sandbox_only and not sandbox:
+            continue
+        reason = missing_reason(entry.module)
+        if reason:
+            notes.append(f"{entry.name}: not started ({reason})")
+            continue
+        chosen.append(entry)
+    return chosen, notes
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    services: list[PlannedService]
+    env: Mapping[str, str]  # what every service shares, exports included
+
+
+def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome) -> StackPlan:
+    """Choose every entry's port and build its environment from `shared_env`."""
+    env = dict(shared_env)
+    ports = {entry.name: _port_for(entry, entries, env, home) for entry in entries}
+    for entry in entries:
+        for name, template in entry.exports.items():
+            if not env.get(name):
+                env[name] = template.format(port=ports[entry.name])
+    planned = []
+    for entry in entries:
+        own = {name: _fill(template, env, entry) for name, template in entry.env.items()}
+        if entry.port_env and ports[entry.name] is not None:
+            own[entry.port_env] = str(ports[entry.name])
+        planned.append(PlannedService(entry, ports[entry.name], {**env, **own}))
+    return StackPlan(planned, env)
+
+
+def _port_for(entry: ServiceEntry, entries: Sequence[ServiceEntry], env: Mapping[str, str], home: StackHome) -> int | None:
+    if entry.port_env is None:
+        return None
+    shared = sum(1 for other in entries if other.port_env == entry.port_env) > 1
+    configured = env.get(entry.port_env)
+    if configured and not shared:
+        try:
+            return int(configured)
+        except ValueError:
+            raise ValueError(f"{entry.port_env} must be a port number, not {configured!r}") from None
+    return home.choose_port(entry.name, entry.port or 0)
+
+
+def _fill(template: str, env: Mapping[str, str], entry: ServiceEntry) -> str:
+    try:
+        return template.format_map(env)
+    except KeyError as exc:
+        raise ValueError(f"{entry.name}: its env refers to {exc} which nothing sets") from None

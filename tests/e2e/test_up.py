@@ -1,0 +1,218 @@
+"""`switchboard up` end to end: a real stack from nothing, a signed webhook, audit, restart.
+
+NATS_URL and DATABASE_URL point at closed ports, so `up` starts its own nats-server and
+Postgres under a temporary SWITCHBOARD_HOME. Every port `up` would prefer is pre-chosen
+in its ports.json, so this test never takes 4222, 5432 or 8000 from a developer's stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from switchboard.infra import free_port
+from switchboard.registry import SERVICES
+from tests.twilio_forms import inbound_form, new_sid, signed
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+READY_TIMEOUT_S = 240
+STOP_TIMEOUT_S = 90
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stack_env(home: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "PUBLIC_BASE_URL", "GATEWAY_PORT",
+                          "TWILIO_API_BASE_URL", "SANDBOX_PORT", "HEALTH_PORT"}}
+    env.update(
+        SWITCHBOARD_HOME=str(home),
+        NATS_URL=f"nats://127.0.0.1:{free_port()}",
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere",
+        LOG_LEVEL="info",
+    )
+    return env
+
+
+class Up:
+    """One `python -m switchboard up` process, its output in a file."""
+
+    def __init__(self, home: Path, log: Path):
+        self.home = home
+        self.log = log
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "switchboard", "up"], cwd=home.parent, env=stack_env(home),
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def facts(self) -> dict:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        stack_file = self.home / "stack.json"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"`up` exited with {self.proc.returncode}:\n{self.output()[-6000:]}")
+            if stack_file.exists():
+                facts = json.loads(stack_file.read_text())
+                if http_status(f"{facts['gateway_url']}/readyz") == 200:
+                    return facts
+            time.sleep(0.5)
+        pytest.fail(f"the stack was not ready within {READY_TIMEOUT_S}s:\n{self.output()[-6000:]}")
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`up` did not stop within {STOP_TIMEOUT_S}s after SIGINT:\n{self.output()[-6000:]}")
+
+    def make_sure_it_stopped(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def http_status(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process below `root` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, queue = set(), [root]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            if child not in found:
+                found.add(child)
+                queue.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def audit_rows(database_url: str, message_sid: str) -> int:
+    connection = await asyncpg.connect(database_url, timeout=5)
+    try:
+        return await connection.fetchval("SELECT count(*) FROM audit.events WHERE msg_id = $1", message_sid)
+    finally:
+        await connection.close()
+
+
+def wait_for_audit(database_url: str, message_sid: str, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        try:
+            rows = asyncio.run(audit_rows(database_url, message_sid))
+        except (OSError, asyncpg.PostgresError):
+            rows = 0
+        if rows:
+            return rows
+        time.sleep(0.5)
+    return rows
+
+
+def post_signed_webhook(facts: dict, token: str, body: str) -> tuple[int, str]:
+    url = f"{facts['public_base_url']}/twilio/messages"
+    form = inbound_form(body, sid=new_sid("SM"))
+    data, headers = signed(token, url, form)
+    return http_status(url, data, headers), form["MessageSid"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "switchboard-home"
+    home.mkdir()
+    names = ["nats", "postgres", *(entry.name for entry in SERVICES)]
+    (home / "ports.json").write_text(json.dumps({name: free_port() for name in names}))
+    return home
+
+
+def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Path):
+    for service in ("gateway", "audit"):
+        if not (REPO / "services" / service / "__main__.py").exists():
+            pytest.skip(f"services/{service} is not there yet")
+    first = Up(home, tmp_path / "up-1.log")
+    try:
+        facts = first.facts()
+        sandbox = json.loads((home / "sandbox.json").read_text())
+        assert (home / "sandbox.json").stat().st_mode & 0o077 == 0
+        assert facts["sandbox"] is True
+        assert "sandbox mode" in first.output()
+        assert facts["webhook_url"] in first.output()
+
+        status, message_sid = post_signed_webhook(facts, sandbox["auth_token"], "hello from the e2e test")
+        assert status == 200, first.output()[-4000:]
+        forged, _ = post_signed_webhook(facts, "not-the-token", "forged")
+        assert forged == 403
+        assert wait_for_audit(facts["database_url"], message_sid) == 1, first.output()[-4000:]
+
+        if all((REPO / "services" / name / "__main__.py").exists() for name in ("transcriber", "agent", "outbound")):
+            chat = subprocess.run(
+                [sys.executable, "-m", "switchboard", "chat", "--timeout", "60"], input="hello\n",
+                env={**os.environ, "SWITCHBOARD_HOME": str(home)}, cwd=tmp_path,
+                capture_output=True, text=True, timeout=120,
+            )
+            assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr)
+
+        family = descendants(first.proc.pid)
+        assert family, "up started no processes"
+        assert first.interrupt() == 0, first.output()[-4000:]
+        time.sleep(0.5)
+        leftovers = sorted(pid for pid in family if running(pid))
+        assert not leftovers, f"processes left after up stopped: {leftovers}"
+        assert not (home / "stack.json").exists()
+    finally:
+        first.make_sure_it_stopped()
+
+    second = Up(home, tmp_path / "up-2.log")
+    try:
+        again = second.facts()
+        assert again["nats_url"] == facts["nats_url"] and again["database_url"] == facts["database_url"]
+        assert json.loads((home / "sandbox.json").read_text()) == sandbox
+        assert wait_for_audit(again["database_url"], message_sid, timeout=10) == 1
+        stored = re.search(r"stream WHATSAPP: \d+ partitions, (\d+) events stored", second.output())
+        assert stored and int(stored.group(1)) >= 1, second.output()[-4000:]
+        assert second.interrupt() == 0, second.output()[-4000:]
+    finally:
+        second.make_sure_it_stopped()

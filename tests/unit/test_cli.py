@@ -1,0 +1,88 @@
+"""The `switchboard` CLI as an operator runs it: a real process, real NATS and Postgres."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+
+from switchboard.cli import format_report
+from switchboard.infra import NatsServer, free_port
+
+
+def switchboard(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "switchboard", *args],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_help_lists_every_command():
+    result = switchboard("--help")
+    assert result.returncode == 0
+    for command in ("up", "chat", "provision", "replay", "calendar"):
+        assert command in result.stdout
+
+
+def test_chat_needs_a_running_stack(tmp_path):
+    result = switchboard("chat", env={"SWITCHBOARD_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "no running stack" in result.stderr
+
+
+def test_no_command_is_an_error():
+    assert switchboard().returncode == 2
+
+
+def test_provision_fails_fast_and_clearly_without_nats():
+    started = time.monotonic()
+    result = switchboard("provision", env={"NATS_URL": f"nats://127.0.0.1:{free_port()}"})
+    assert result.returncode == 1
+    assert "cannot reach NATS at nats://127.0.0.1:" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_provision_creates_the_stream_and_is_idempotent(nats_server: NatsServer):
+    env = {"NATS_URL": nats_server.url, "PARTITIONS": "8", "STREAM_NAME": "WHATSAPP"}
+    first = switchboard("provision", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "stream WHATSAPP: 8 partitions, 0 events stored" in first.stdout
+    again = switchboard("provision", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+
+
+def test_provision_rejects_bad_settings():
+    result = switchboard("provision", env={"PARTITIONS": "many"})
+    assert result.returncode == 1
+    assert "PARTITIONS" in result.stderr
+
+
+def test_replay_needs_a_database_url():
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "switchboard", "replay"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "DATABASE_URL is not set" in result.stderr
+
+
+def test_replay_rebuilds_from_the_stream(nats_server: NatsServer, database_url: str):
+    env = {"NATS_URL": nats_server.url, "DATABASE_URL": database_url}
+    assert switchboard("provision", env=env).returncode == 0
+    result = switchboard("replay", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "events_read: 0" in result.stdout
+
+
+def test_reports_print_as_key_value_lines():
+    @dataclasses.dataclass
+    class Report:
+        events_read: int
+        messages: int
+
+    assert format_report(Report(3, 2)) == "events_read: 3\nmessages: 2"
+    assert format_report({"a": 1}) == "a: 1"
+    assert format_report("done") == "done"
