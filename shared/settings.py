@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import sys
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -64,3 +65,17 @@ def driver_url(database_url: str, driver: str) -> str:
     if not sep or not scheme.startswith(("postgres", "postgresql")):
         raise ValueError("DATABASE_URL must start with postgresql://")
     return f"postgresql+{driver}://{rest}" if driver else f"postgresql://{rest}"
+
+
+EX_CONFIG = 78  # sysexits.h: `switchboard up` does not restart a service that exits with it
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S], service: str) -> S:
+    """Read a service's settings from the environment, or exit 78 saying what is wrong."""
+    try:
+        return cls()
+    except (ValidationError, ValueError) as exc:
+        print(f"{service}: bad configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from pydantic import ValidationError
 
 from services.audit.config import AuditSettings
 from services.audit.database import DatabaseHealth
 from services.audit.service import run_audit
+from shared.settings import load_settings
 from shared.bus import Bus
 from shared.runtime import run_worker
 
@@ -24,8 +23,5 @@ async def main(settings: AuditSettings) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        config = AuditSettings()
-    except ValidationError as exc:
-        sys.exit(f"audit: bad configuration:\n{exc}")
+    config = load_settings(AuditSettings, "audit")
     asyncio.run(main(config))

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from shared.settings import load_settings
 from shared.logging import configure_logging
 
 
 def main() -> None:
-    try:
-        settings = GatewaySettings()
-    except ValidationError as exc:
-        sys.exit(f"gateway: bad configuration:\n{exc}")
+    settings = load_settings(GatewaySettings, "gateway")
     configure_logging("gateway", settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 
-from pydantic import ValidationError
 
 from services.outbound.config import OutboundSettings
 from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
 from services.outbound.ledger import SentLedger
 from services.outbound.pacing import SenderPacer
 from services.outbound.twilio_api import TwilioMessages
+from shared.settings import load_settings
 from shared.bus import Bus
 from shared.consumer import PartitionedConsumer
 from shared.runtime import run_worker
@@ -45,8 +44,5 @@ async def main(settings: OutboundSettings) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        config = OutboundSettings()
-    except ValidationError as exc:
-        sys.exit(f"outbound: bad configuration:\n{exc}")
+    config = load_settings(OutboundSettings, "outbound")
     asyncio.run(main(config))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 
-from pydantic import ValidationError
 
 from services.transcriber.config import TranscriberSettings
 from services.transcriber.download import MediaDownloader
@@ -15,6 +13,7 @@ from services.transcriber.engines.local import LocalWhisper, bundled_model
 from services.transcriber.engines.openai_api import OpenAITranscriber
 from services.transcriber.handler import Transcriber, transcribe_message
 from services.transcriber.transcription import VoicePipeline
+from shared.settings import load_settings
 from shared.bus import Bus
 from shared.consumer import PartitionedConsumer
 from shared.runtime import run_worker
@@ -58,8 +57,5 @@ async def main(settings: TranscriberSettings) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        config = TranscriberSettings()
-    except ValidationError as exc:
-        sys.exit(f"transcriber: bad configuration:\n{exc}")
+    config = load_settings(TranscriberSettings, "transcriber")
     asyncio.run(main(config))

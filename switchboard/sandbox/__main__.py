@@ -13,7 +13,8 @@ from switchboard.sandbox.server import TwilioEmulator
 async def serve() -> None:
     sid, token = os.environ.get("TWILIO_ACCOUNT_SID"), os.environ.get("TWILIO_AUTH_TOKEN")
     if not sid or not token:
-        sys.exit("sandbox: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set (switchboard up sets them)")
+        print("sandbox: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set (switchboard up sets them)", file=sys.stderr)
+        sys.exit(78)
     emulator = TwilioEmulator(
         sid, token,
         host=os.environ.get("SANDBOX_HOST", "127.0.0.1"),
