@@ -1,0 +1,1 @@
+"""The calendar service: each user's calendar behind the `calendar` NATS micro service."""

@@ -1,0 +1,1 @@
+"""Revision scripts of the calendar schema."""

@@ -1,0 +1,1 @@
+"""Local stand-ins for external systems, speaking their real HTTP APIs on loopback."""
