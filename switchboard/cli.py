@@ -24,14 +24,32 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    from switchboard.provisioning import ProvisionError, provision_stream, settings_from
+    """The stream, and with DATABASE_URL every installed service's schema (the migrations Job)."""
+    from switchboard.provisioning import ProvisionError, provision_stream, run_migrations, settings_from
+    from switchboard.registry import SERVICES
 
     try:
         report = asyncio.run(provision_stream(settings_from(os.environ)))
+        print(f"{report} (ready)")
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            migrations = [(e.name, e.migrate) for e in SERVICES if e.migrate and _importable(e.migrate)]
+            asyncio.run(run_migrations(migrations, database_url))
+            print(f"schemas migrated: {', '.join(name for name, _ in migrations) or 'none installed'}")
     except ProvisionError as exc:
         return _fail(f"provision: {exc}")
-    print(f"{report} (ready)")
     return 0
+
+
+def _importable(reference: str) -> bool:
+    """A migration is run only where its service is installed (each image has its own extras)."""
+    import importlib.util
+
+    module = reference.split(":", 1)[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _replay(args: argparse.Namespace) -> int:

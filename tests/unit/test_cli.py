@@ -86,3 +86,36 @@ def test_reports_print_as_key_value_lines():
     assert format_report(Report(3, 2)) == "events_read: 3\nmessages: 2"
     assert format_report({"a": 1}) == "a: 1"
     assert format_report("done") == "done"
+
+
+def test_provision_migrates_every_installed_schema_when_a_database_is_given(nats_server, postgres_url, tmp_path):
+    import subprocess
+    import sys
+
+    import asyncpg
+
+    from tests.conftest import with_database
+
+    async def fresh() -> str:
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute('CREATE DATABASE "provision_cli"')
+        await admin.close()
+        return with_database(postgres_url, "provision_cli")
+
+    import asyncio
+
+    url = asyncio.run(fresh())
+    env = {**os.environ, "NATS_URL": nats_server.url, "DATABASE_URL": url}
+    result = subprocess.run([sys.executable, "-m", "switchboard", "provision"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "schemas migrated: audit" in result.stdout
+
+    async def schemas() -> set[str]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch("select schema_name from information_schema.schemata")
+        finally:
+            await conn.close()
+        return {r[0] for r in rows}
+
+    assert {"audit", "calendar"} <= asyncio.run(schemas())
