@@ -1,0 +1,1 @@
+"""The agent: turns each conversation's text into replies with a LangGraph assistant."""

@@ -1,0 +1,67 @@
+"""Composition root: everything the agent needs, built once per process from settings."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import AsyncIterator
+
+from langchain_core.language_models import BaseChatModel
+
+from services.agent.config import AgentSettings
+from services.agent.graph import build_graph
+from services.agent.handler import Agent, handle_text
+from services.agent.llm import LlmRetry, build_model
+from services.agent.memory import checkpointer, open_pool
+from services.agent.migrations import migrate
+from services.agent.nodes import GraphOptions
+from services.agent.prompt import load_prompt
+from services.agent.timezones import TimeZoneStore
+from services.agent.tools.base import AgentTool
+from services.agent.tools.calendar import CalendarPort, build_calendar_tools
+from services.agent.tools.clock import build_clock_tools
+from services.agent.tools.search import build_search_tool
+from shared.bus import Bus
+from shared.calendar import CalendarClient
+from shared.consumer import PartitionedConsumer
+
+
+def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore) -> list[AgentTool]:
+    return [
+        *build_calendar_tools(calendar),
+        *build_clock_tools(zones.choose),
+        build_search_tool(settings.tavily_api_key, settings.tavily_base_url),
+    ]
+
+
+def graph_options(settings: AgentSettings) -> GraphOptions:
+    return GraphOptions(
+        prompt=load_prompt(settings.prompt_file),
+        max_tool_steps=settings.max_tool_steps,
+        context_tokens=settings.context_tokens,
+        history_turns=settings.history_turns,
+        llm_retry=LlmRetry(settings.llm_attempts, settings.llm_retry_base_s),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_agent(
+    settings: AgentSettings, bus: Bus, *, model: BaseChatModel | None = None, calendar: CalendarPort | None = None,
+) -> AsyncIterator[Agent]:
+    """Migrate, open the pool, build the graph; close the pool on the way out."""
+    await migrate(settings.database_url)
+    pool = await open_pool(settings.database_url, settings.pg_pool_size, settings.pg_prepare_threshold)
+    try:
+        saver = checkpointer(pool)
+        zones = TimeZoneStore(pool, settings.default_timezone)
+        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
+        graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
+        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every)
+    finally:
+        await pool.close()
+
+
+def consumer(agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
+    return PartitionedConsumer(
+        agent.bus, "agent", "text", functools.partial(handle_text, agent=agent), settings.ack_policy()
+    )

@@ -1,0 +1,98 @@
+"""Answering one conversation's inputs: exactly one reply per turn, even across crashes.
+
+For each MessageTranscribed the consumer delivers (in order, one at a time per partition)
+the handler gathers the burst it starts, and runs the graph once. The graph's `accept`
+step reads the checkpoint and decides:
+
+1. the input's stream sequence is already answered (it was part of an earlier burst, or
+   we crashed after composing): nothing runs; the stored reply is re-published under the
+   same Nats-Msg-Id (the stream drops the duplicate). No model call.
+2. it belongs to a turn that failed half-way (an exception; that checkpoint was saved):
+   the turn carries on from its last stored message.
+3. otherwise a new turn answers the whole burst.
+
+The reply and the last answered sequence are written in the same checkpoint before
+anything is published; the input is acknowledged after.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from services.agent import metrics
+from services.agent.burst import collect_burst
+from services.agent.inputs import identity, input_message, make_turn
+from services.agent.replies import failed_event, failed_msg_id, reply_event, reply_msg_id
+from services.agent.state import Reply, turn_input
+from services.agent.timezones import TimeZoneStore
+from shared.bus import Bus
+from shared.consumer import Delivery
+from shared.events import Event, MessageTranscribed
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# The checkpoint is written once, when the turn ends (or fails): a turn's steps are not
+# saved one by one, which would double the cost of a turn. If the process dies mid-turn
+# the turn runs again; no reply was published, and tools are idempotent per turn (see
+# `ToolContext.call_key`).
+DURABILITY = "exit"
+
+
+@dataclass
+class Agent:
+    """Everything the handler needs; built once per process."""
+
+    bus: Bus
+    graph: CompiledStateGraph
+    checkpointer: AsyncPostgresSaver | None
+    time_zones: TimeZoneStore
+    debounce_s: float = 2.0
+    burst_max_s: float = 10.0
+    prune_every: int = 20
+
+
+async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
+    if not isinstance(event, MessageTranscribed):
+        return
+    identity(event)  # dead-letters an input without a trustworthy sender at once
+    conversation, seq = event.conversation, delivery.stream_sequence
+    started = time.perf_counter()
+    inputs = await collect_burst(agent.bus, delivery.subject, (seq, event), agent.debounce_s, agent.burst_max_s)
+    metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
+    turn = make_turn(inputs)
+    zone = await agent.time_zones.zone_for(conversation, turn["user"])
+    messages = [input_message(s, e) for s, e in inputs]
+    final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq),
+                                      {"configurable": {"thread_id": conversation}}, durability=DURABILITY)
+    reply: Reply | None = final.get("reply")
+    if final.get("answered_seq", 0) < seq or reply is None:
+        raise RuntimeError(f"the turn ended without answering input {seq}")
+    if final["outcome"] == "answered":
+        if reply["turn"]["first_seq"] <= seq <= reply["turn"]["last_seq"]:
+            metrics.REPUBLISHED.inc()
+            await _publish(agent, conversation, reply)
+        log.info("input_already_answered", conversation=conversation, seq=seq)
+        return
+    metrics.BURST_SIZE.observe(len(reply["turn"]["message_sids"]))
+    metrics.TURN_SECONDS.observe(time.perf_counter() - started)
+    metrics.TURNS.labels("failed" if reply["failure"] else "answered").inc()
+    metrics.TOKENS.labels(reply["model"], "input").inc(reply["usage"].get("input_tokens", 0))
+    metrics.TOKENS.labels(reply["model"], "output").inc(reply["usage"].get("output_tokens", 0))
+    await _publish(agent, conversation, reply)
+    log.info("turn_answered", conversation=conversation, outcome=final["outcome"], last_seq=reply["turn"]["last_seq"],
+             inputs=len(reply["turn"]["message_sids"]), tools=len(reply["tool_calls"]), latency_ms=reply["latency_ms"])
+    if agent.checkpointer is not None and agent.prune_every and final.get("turns", 0) % agent.prune_every == 0:
+        await agent.checkpointer.aprune([conversation])  # keep only the latest checkpoint
+
+
+async def _publish(agent: Agent, conversation: str, reply: Reply) -> None:
+    last_seq = reply["turn"]["last_seq"]
+    failed = failed_event(conversation, reply)
+    if failed is not None:
+        await agent.bus.publish(failed, msg_id=failed_msg_id(conversation, last_seq))
+    await agent.bus.publish(reply_event(conversation, reply), msg_id=reply_msg_id(conversation, last_seq))

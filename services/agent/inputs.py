@@ -1,0 +1,62 @@
+"""Turning a burst of MessageTranscribed events into the messages and the Turn of one turn."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from langchain_core.messages import HumanMessage
+
+from services.agent.state import Turn
+from shared.consumer import PermanentFailure
+from shared.events import MessageTranscribed
+from shared.ids import conversation_id
+
+FAILED_INPUT = re.compile(r"\[(voice note|attachment) not understood \(([\w-]+)\): ([^\]]*)\]")
+DEFAULT_FAILURE_REPLY = "I couldn't understand that voice note. Could you type it?"
+
+
+def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:
+    """The user's words, plus a note for media that could not become text (never invented).
+
+    The note carries the transcriber's code and polite reply, for the model to use. The
+    id is derived from the stream sequence, so adding the same input twice replaces it.
+    """
+    data = event.data
+    parts = [data.text.strip()] if data.text.strip() else []
+    if data.failure_code or (data.failure and not parts):
+        kind = "voice note" if data.source in ("voice", "mixed") else "attachment"
+        reply = (data.failure_reply or DEFAULT_FAILURE_REPLY).replace("]", ")")
+        parts.append(f"[{kind} not understood ({data.failure_code or 'unknown'}): {reply}]")
+    return HumanMessage("\n".join(parts) or "[empty message]", id=f"in-{seq}")
+
+
+def identity(event: MessageTranscribed) -> tuple[str, str]:
+    """(user, business) from the signed webhook, checked against the conversation id."""
+    user, business = event.data.from_, event.data.to
+    if not user or not business:
+        raise PermanentFailure(
+            "MessageTranscribed has no from/to: the transcriber must copy them from MessageReceived"
+        )
+    if conversation_id(business, user) != event.conversation:
+        raise PermanentFailure("MessageTranscribed from/to do not match its conversation id")
+    return user, business
+
+
+def make_turn(inputs: list[tuple[int, MessageTranscribed]]) -> Turn:
+    first_seq, first = inputs[0]
+    last_seq, last = inputs[-1]
+    user, business = identity(last)
+    for _, event in inputs:
+        if identity(event) != (user, business):
+            raise PermanentFailure("inputs of one conversation name different numbers")
+    return Turn(
+        first_seq=first_seq,
+        last_seq=last_seq,
+        message_sids=[event.data.message_sid for _, event in inputs],
+        user=user,
+        business=business,
+        correlation_id=last.correlation_id or last.id,
+        causation_id=last.id,
+        started_at=time.time(),
+    )

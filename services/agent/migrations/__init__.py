@@ -1,0 +1,61 @@
+"""The `agent` schema: Alembic for the tables we own, the checkpointer's `setup()` for its own.
+
+`migrate(database_url)` is safe to run from several replicas at once: each step
+holds an advisory lock, so the first one migrates and the others find it done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.settings import driver_url
+
+SCHEMA = "agent"
+HERE = Path(__file__).parent
+_TABLES_LOCK = 0x0A6E_7001
+_CHECKPOINTS_LOCK = 0x0A6E_7002
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.set_main_option("version_table_schema", SCHEMA)
+    return config
+
+
+async def migrate(database_url: str) -> None:
+    """Create or upgrade the schema, the agent's tables and the checkpointer's tables."""
+    engine = create_async_engine(driver_url(database_url, "psycopg"))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TABLES_LOCK})
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+            await conn.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+    async with await psycopg.AsyncConnection.connect(
+        driver_url(database_url, ""), autocommit=True, row_factory=dict_row, options=f"-c search_path={SCHEMA}",
+    ) as conn:
+        # Poll rather than wait on the lock: the checkpointer's CREATE INDEX CONCURRENTLY
+        # waits for every open statement, including another replica's lock wait.
+        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_CHECKPOINTS_LOCK,))).fetchone())["ok"]:
+            await asyncio.sleep(0.1)
+        try:
+            await AsyncPostgresSaver(conn).setup()  # its tables land in `agent` (search_path)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_CHECKPOINTS_LOCK,))
+
+
+def _upgrade(connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

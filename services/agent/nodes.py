@@ -1,0 +1,186 @@
+"""The graph's nodes: accept the input, ask the model, run tools, compose the reply."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+
+from services.agent import metrics
+from services.agent.context import compact, select_context, tokens, tool_tokens
+from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
+from services.agent.prompt import system_message
+from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_reply, message_text, stable_id
+from services.agent.state import AgentState, Reply
+from services.agent.tools.base import AgentTool, ToolContext
+from services.agent.tools.runner import run_tool_call
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+SAFETY = 0.95  # the estimate is not the model's tokenizer: leave a margin
+LIMIT_NOTE = (
+    "You have used every tool step allowed for this message. Do not call tools. Answer the user now "
+    "with what you have, and say plainly what you could not finish."
+)
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    prompt: str
+    max_tool_steps: int = 6
+    context_tokens: int = 6000
+    history_turns: int = 24
+    llm_retry: LlmRetry = field(default_factory=LlmRetry)
+    model_label: str | None = None
+    tool_timeout_s: float = 30.0
+    tool_result_chars: int = 2000
+
+
+class TurnNodes:
+    def __init__(self, model: BaseChatModel, tools: list[AgentTool], options: GraphOptions):
+        self.options = options
+        self.tools = {tool.name: tool for tool in tools}
+        schemas = [tool.schema() for tool in tools]
+        self.tools_cost = tool_tokens(schemas)
+        self.with_tools = model.bind_tools(schemas) if tools else model
+        self.final = model.bind_tools(schemas, tool_choice="none") if tools else model
+        self.label = options.model_label or model_label(model)
+        self.summary_tokens = options.context_tokens // 8
+        fixed = tokens([system_message(options.prompt, "America/Argentina/Buenos_Aires")]) + self.tools_cost
+        self.history_tokens = options.context_tokens - fixed - self.summary_tokens - tokens([SystemMessage(LIMIT_NOTE)])
+        if self.history_tokens < options.context_tokens // 4:
+            raise ValueError(
+                f"AGENT_CONTEXT_TOKENS={options.context_tokens} is too small: the prompt and tool "
+                f"descriptions alone take about {fixed} tokens"
+            )
+
+    async def accept(self, state: AgentState) -> dict:
+        """Take the delivered input: already answered, part of an unfinished turn, or a new turn."""
+        inbox, answered = state["inbox"], state.get("answered_seq", 0)
+        if inbox["seq"] <= answered:
+            return {"outcome": "answered"}
+        pending = state.get("turn")
+        if pending and pending["last_seq"] > answered and pending["first_seq"] <= inbox["seq"] <= pending["last_seq"]:
+            return {"outcome": "resumed"}  # a turn that failed half-way: carry on from where it stopped
+        return {"outcome": "new", "messages": inbox["messages"], "turn": inbox["turn"],
+                "time_zone": inbox["time_zone"], "rounds": 0, "usage": {"input_tokens": 0, "output_tokens": 0},
+                "tool_calls": [], "failure": None}
+
+    @staticmethod
+    def after_accept(state: AgentState) -> str:
+        """Answered inputs end here; a resumed turn goes on from its last stored message."""
+        if state["outcome"] == "answered":
+            return "done"
+        last = state["messages"][-1]
+        if state["outcome"] == "resumed" and isinstance(last, AIMessage):
+            return "tools" if last.tool_calls and not state.get("failure") else "compose"
+        return "chat"
+
+    def _compacted(self, state: AgentState) -> tuple[list, dict]:
+        """At a turn's first model call: fold the oldest turns into the summary if the
+        stored thread outgrew the budget. Returns (messages to use, state updates)."""
+        messages = state["messages"]
+        turn = state["turn"]
+        if messages[-1].id != f"in-{turn['last_seq']}":
+            return messages, {}
+        done = compact(messages, state.get("summary", ""), self.history_tokens, self.summary_tokens,
+                       protect_from=f"in-{turn['first_seq']}", keep_turns=self.options.history_turns)
+        if done is None:
+            return messages, {}
+        metrics.COMPACTIONS.inc()
+        removals, summary = done
+        removed = {r.id for r in removals}
+        return [m for m in messages if m.id not in removed], {"messages": removals, "summary": summary}
+
+    async def chat(self, state: AgentState, config: RunnableConfig) -> dict:
+        """Ask the model for the next step; at the tool-round bound, for a final answer without
+        tools. The first call of a turn keeps the stored thread within the budget; an answer
+        without tool calls is composed into the reply in the same step."""
+        messages, updates = self._compacted(state)
+        at_limit = state.get("rounds", 0) >= self.options.max_tool_steps
+        system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")))
+        if at_limit:
+            system = SystemMessage(f"{system.content}\n\n{LIMIT_NOTE}")
+        budget = int(self.options.context_tokens * SAFETY) - tokens([system]) - self.tools_cost
+        history = select_context(messages, f"in-{state['turn']['first_seq']}", budget)
+        metrics.PROMPT_TOKENS.observe(tokens([system, *history]) + self.tools_cost)
+        model = self.final if at_limit else self.with_tools
+        started = time.perf_counter()
+        usage = dict(state.get("usage") or {"input_tokens": 0, "output_tokens": 0})
+        failure = None
+        try:
+            answer = await call_with_retries(lambda: model.ainvoke([system, *history]), self.options.llm_retry)
+        except LlmFailed as exc:
+            log.warning("llm_failed", error=str(exc), attempts=exc.attempts, transient=exc.transient)
+            failure = {"reason": "llm_unavailable" if exc.transient else "llm_error",
+                       "error": str(exc), "attempts": exc.attempts}
+            answer = AIMessage(APOLOGY)
+        finally:
+            metrics.LLM_SECONDS.labels(self.label).observe(time.perf_counter() - started)
+        if answer.usage_metadata:
+            usage["input_tokens"] += answer.usage_metadata.get("input_tokens", 0)
+            usage["output_tokens"] += answer.usage_metadata.get("output_tokens", 0)
+        if at_limit:
+            metrics.TOOL_LOOPS_STOPPED.inc()
+            if answer.tool_calls:  # never store a call that will get no result
+                answer = AIMessage(message_text(answer.content) or TOOL_LIMIT, id=answer.id,
+                                   usage_metadata=answer.usage_metadata)
+        update = {**updates, "messages": [*updates.get("messages", []), answer], "usage": usage, "failure": failure}
+        if not answer.tool_calls or failure:
+            update |= self._reply({**state, **update, "messages": [answer]}, config)
+        return update
+
+    @staticmethod
+    def after_chat(state: AgentState) -> str:
+        """Run tools while the model asks for them; an answer was composed in `chat`."""
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls and not state.get("failure") else "done"
+
+    async def run_tools(self, state: AgentState, config: RunnableConfig) -> dict:
+        """Run the last message's tool calls in order; every call gets a result, errors included."""
+        turn = state["turn"]
+        zone = state["time_zone"]
+        conversation = config["configurable"]["thread_id"]
+        results, records, changes = [], list(state.get("tool_calls") or []), {}
+        for call in state["messages"][-1].tool_calls:
+            # The same turn run again (after a crash) makes the same calls under the same keys.
+            nth = sum(1 for record in records if record["name"] == call["name"])
+            ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
+                              call_key=f"{conversation}:{turn['last_seq']}:{call['name']}:{nth}",
+                              correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
+            content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
+            changes.update(change)
+            metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()
+            records.append({"name": call["name"][:64], "ok": ok})
+            results.append(ToolMessage(content[: self.options.tool_result_chars], tool_call_id=call["id"],
+                                       name=call["name"], status="success" if ok else "error"))
+        return {"messages": results, "tool_calls": records, "rounds": state.get("rounds", 0) + 1, **changes}
+
+    async def compose(self, state: AgentState, config: RunnableConfig) -> dict:
+        """Compose the reply from the last model message (a resumed turn that had its answer)."""
+        return self._reply(state, config)
+
+    def _reply(self, state: AgentState, config: RunnableConfig) -> dict:
+        """The reply to the turn, stored with the last input sequence it answers."""
+        conversation = config["configurable"]["thread_id"]
+        turn = state["turn"]
+        last = state["messages"][-1]
+        text = clean_reply(last.content) if isinstance(last, AIMessage) else FALLBACK
+        reply = Reply(
+            reply_id=stable_id("reply", conversation, turn["last_seq"]),
+            event_id=stable_id("event", conversation, turn["last_seq"]),
+            text=text,
+            model=self.label,
+            usage=dict(state.get("usage") or {"input_tokens": 0, "output_tokens": 0}),
+            tool_calls=list(state.get("tool_calls") or []),
+            latency_ms=round((time.time() - turn["started_at"]) * 1000, 1),
+            composed_at=datetime.now(timezone.utc).isoformat(),
+            turn=turn,
+            failure=state.get("failure"),
+        )
+        return {"reply": reply, "answered_seq": turn["last_seq"], "turns": state.get("turns", 0) + 1}

@@ -1,0 +1,130 @@
+"""Each user's time zone: a default from their phone number, changes stored in Postgres.
+
+The default comes from libphonenumber's prefix data (or, when the prefix says nothing,
+the country's zone if it has only one). Where a prefix spans several zones
+(Spanish mobiles: Madrid and the Canaries; Australian mobiles: the whole continent) the
+most populous zone of the country wins, and the configured default is used when the
+number says nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+import pytz
+from phonenumbers import timezone as number_zones
+from psycopg_pool import AsyncConnectionPool
+
+from shared.ids import normalise_address
+
+# Where a number's prefix allows several zones, the one most of the country lives in.
+MAIN_ZONE = {
+    "AU": "Australia/Sydney", "BR": "America/Sao_Paulo", "CA": "America/Toronto", "ES": "Europe/Madrid",
+    "ID": "Asia/Jakarta", "MX": "America/Mexico_City", "PT": "Europe/Lisbon", "RU": "Europe/Moscow",
+    "US": "America/New_York", "CL": "America/Santiago", "EC": "America/Guayaquil", "NZ": "Pacific/Auckland",
+    "KZ": "Asia/Almaty", "CD": "Africa/Kinshasa", "MN": "Asia/Ulaanbaatar", "AR": "America/Argentina/Buenos_Aires",
+}
+COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "britain": "GB",
+                   "usa": "US", "us": "US", "america": "US", "the states": "US", "holland": "NL"}
+
+
+def is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def zone_of_number(number: str) -> str | None:
+    """The most likely zone of a phone number, or None when its prefix does not say."""
+    try:
+        parsed = phonenumbers.parse(normalise_address(number), None)
+    except phonenumbers.NumberParseException:
+        return None
+    zones = [z for z in number_zones.time_zones_for_number(parsed) if z != "Etc/Unknown" and is_zone(z)]
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    if not zones:  # the prefix says nothing (new mobile ranges): the country may
+        country = pytz.country_timezones.get(region or "", [])
+        return MAIN_ZONE.get(region or "") or (country[0] if len(country) == 1 else None)
+    if len(zones) == 1:
+        return zones[0]
+    if MAIN_ZONE.get(region) in zones:
+        return MAIN_ZONE[region]
+    for zone in pytz.country_timezones.get(region, []):
+        if zone in zones:
+            return zone
+    return zones[0]
+
+
+@lru_cache(maxsize=1)
+def _place_index() -> dict[str, str]:
+    """Lower-case names people use for places -> IANA zone."""
+    index: dict[str, str] = {}
+    for zone in sorted(available_timezones()):
+        if "/" in zone or zone == "UTC":  # not the legacy one-word links ("Japan", "Cuba")
+            index.setdefault(zone.lower(), zone)
+    for zone in pytz.common_timezones:  # canonical zones win city names
+        if "/" in zone:
+            city = zone.rsplit("/", 1)[1].replace("_", " ").lower()
+            index.setdefault(city, zone)
+    for code, country in pytz.country_names.items():
+        zones = pytz.country_timezones.get(code) or []
+        main = MAIN_ZONE.get(code) or (zones[0] if zones else None)
+        if main:
+            index.setdefault(country.lower(), main)
+    for alias, code in COUNTRY_ALIASES.items():
+        index.setdefault(alias, MAIN_ZONE.get(code) or pytz.country_timezones[code][0])
+    return index
+
+
+def resolve_place(text: str) -> str | None:
+    """An IANA zone for "Madrid", "Europe/Madrid", "New York, USA" or "Japan"; None if unknown."""
+    index = _place_index()
+    cleaned = re.sub(r"[^\w/+\-, ]", " ", text.strip().lower())
+    candidates = [cleaned.strip()] + [part.strip() for part in cleaned.split(",")]
+    words = cleaned.replace(",", " ").split()
+    # Longest runs of words first: "new york city" finds "new york" before "york".
+    for size in range(len(words), 0, -1):
+        candidates += [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+    for candidate in candidates:
+        candidate = candidate.removeprefix("the ").strip()
+        if candidate in index:
+            return index[candidate]
+        if candidate.replace(" ", "_") in index:
+            return index[candidate.replace(" ", "_")]
+    return None
+
+
+class TimeZoneStore:
+    """The time zones users chose, one row per conversation, in the agent's schema."""
+
+    def __init__(self, pool: AsyncConnectionPool, default_zone: str):
+        self.pool = pool
+        self.default_zone = default_zone
+
+    async def chosen(self, conversation: str) -> str | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT time_zone FROM agent.user_time_zones WHERE conversation = %s", (conversation,)
+            )
+            row = await cur.fetchone()
+        return row["time_zone"] if row else None
+
+    async def zone_for(self, conversation: str, user: str) -> str:
+        """The user's zone: the one they chose, else their number's, else the default."""
+        return await self.chosen(conversation) or zone_of_number(user) or self.default_zone
+
+    async def choose(self, conversation: str, time_zone: str) -> None:
+        if not is_zone(time_zone):
+            raise ValueError(f"not an IANA time zone: {time_zone!r}")
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO agent.user_time_zones (conversation, time_zone, updated_at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (conversation) DO UPDATE SET time_zone = EXCLUDED.time_zone, updated_at = now()",
+                (conversation, time_zone),
+            )

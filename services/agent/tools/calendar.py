@@ -1,0 +1,149 @@
+"""Calendar tools: create, list, move, cancel and find free time, through the calendar RPC.
+
+Every request names the owner and conversation from the tool context (the signed
+webhook); the model supplies only event details. Naive times are the user's local time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from services.agent.tools.base import AgentTool, ToolArgs, ToolContext, ToolFailed, as_json
+from shared.calendar import (
+    CalendarEntry,
+    CalendarError,
+    CreateEvent,
+    DeleteEvent,
+    DeleteResult,
+    EventList,
+    FindFreeSlots,
+    FreeSlots,
+    ListEvents,
+    SaveResult,
+    UpdateEvent,
+)
+
+
+class CalendarPort(Protocol):
+    """The calendar RPC as the agent uses it (`shared.calendar.CalendarClient` implements it)."""
+
+    async def create(self, request: CreateEvent) -> SaveResult: ...
+    async def list(self, request: ListEvents) -> EventList: ...
+    async def update(self, request: UpdateEvent) -> SaveResult: ...
+    async def delete(self, request: DeleteEvent) -> DeleteResult: ...
+    async def free_slots(self, request: FindFreeSlots) -> FreeSlots: ...
+
+
+LOCAL = "user's local time, e.g. 2025-06-04T13:00"
+
+
+class CreateEventArgs(ToolArgs):
+    summary: str = Field(description="what the event is, e.g. 'Lunch with Ana'", min_length=1, max_length=300)
+    start: datetime = Field(description=f"when it starts: {LOCAL}")
+    duration_minutes: int = Field(60, ge=1, le=24 * 60, description="how long it lasts; ignored when end is given")
+    end: datetime | None = Field(None, description=f"when it ends: {LOCAL}")
+    location: str | None = Field(None, max_length=300)
+    description: str | None = Field(None, max_length=2000)
+
+
+class ListEventsArgs(ToolArgs):
+    start: datetime | None = Field(None, description=f"from (default: today 00:00): {LOCAL}")
+    end: datetime | None = Field(None, description=f"until (default: 7 days after start): {LOCAL}")
+    query: str | None = Field(None, max_length=200, description="only events whose text contains this")
+
+
+class UpdateEventArgs(ToolArgs):
+    event_id: str = Field(description="the id from list_events or create_event", min_length=1)
+    start: datetime | None = Field(None, description=f"new start, keeping the duration unless end is given: {LOCAL}")
+    end: datetime | None = Field(None, description=f"new end: {LOCAL}")
+    summary: str | None = Field(None, max_length=300)
+    location: str | None = Field(None, max_length=300)
+
+
+class DeleteEventArgs(ToolArgs):
+    event_id: str = Field(description="the id from list_events or create_event", min_length=1)
+
+
+class FreeSlotsArgs(ToolArgs):
+    start: datetime = Field(description=f"search from: {LOCAL}")
+    end: datetime = Field(description=f"search until: {LOCAL}")
+    duration_minutes: int = Field(60, ge=5, le=24 * 60)
+    day_start: time | None = Field(None, description="earliest time of day, e.g. 09:00")
+    day_end: time | None = Field(None, description="latest time of day, e.g. 18:00")
+
+
+def describe(entry: CalendarEntry, zone: str) -> dict[str, str]:
+    """An event as the model sees it: id, summary and local times, nothing else."""
+    tz = ZoneInfo(zone)
+    start, end = entry.start.astimezone(tz), entry.end.astimezone(tz)
+    same_day = start.date() == end.date()
+    when = f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M}" if same_day else f"{start:%a %d %b %Y, %H:%M} – {end:%a %d %b %Y, %H:%M}"
+    item = {"event_id": entry.event_id, "summary": entry.summary, "when": when,
+            "start": start.replace(tzinfo=None).isoformat(timespec="minutes"),
+            "end": end.replace(tzinfo=None).isoformat(timespec="minutes"), "time_zone": zone}
+    if entry.location:
+        item["location"] = entry.location
+    return item
+
+
+def build_calendar_tools(calendar: CalendarPort) -> list[AgentTool]:
+    def envelope(ctx: ToolContext) -> dict:
+        return {"owner": ctx.owner, "conversation": ctx.conversation, "time_zone": ctx.time_zone,
+                "correlation_id": ctx.correlation_id, "causation_id": ctx.causation_id}
+
+    async def call(coro):
+        try:
+            return await coro
+        except CalendarError as exc:
+            raise ToolFailed(exc.message, exc.code.value) from exc
+
+    async def create_event(args: CreateEventArgs, ctx: ToolContext) -> str:
+        result = await call(calendar.create(CreateEvent(
+            **envelope(ctx), summary=args.summary, start=args.start, end=args.end,
+            duration_minutes=args.duration_minutes, location=args.location, description=args.description,
+            request_id=ctx.call_key,  # a turn run again after a crash creates it once
+        )))
+        return as_json({"created": describe(result.event, ctx.time_zone),
+                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+
+    async def list_events(args: ListEventsArgs, ctx: ToolContext) -> str:
+        today = datetime.now(ZoneInfo(ctx.time_zone)).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+        start = args.start or today
+        end = args.end or start + timedelta(days=7)
+        result = await call(calendar.list(ListEvents(**envelope(ctx), start=start, end=end, query=args.query)))
+        return as_json({"from": start.isoformat(timespec="minutes"), "until": end.isoformat(timespec="minutes"),
+                        "events": [describe(e, ctx.time_zone) for e in result.events], "truncated": result.truncated})
+
+    async def update_event(args: UpdateEventArgs, ctx: ToolContext) -> str:
+        result = await call(calendar.update(UpdateEvent(
+            **envelope(ctx), event_id=args.event_id, start=args.start, end=args.end,
+            summary=args.summary, location=args.location,
+        )))
+        return as_json({"updated": describe(result.event, ctx.time_zone),
+                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+
+    async def delete_event(args: DeleteEventArgs, ctx: ToolContext) -> str:
+        result = await call(calendar.delete(DeleteEvent(**envelope(ctx), event_id=args.event_id)))
+        return as_json({"deleted": {"event_id": result.event_id, "summary": result.summary}})
+
+    async def find_free_slots(args: FreeSlotsArgs, ctx: ToolContext) -> str:
+        result = await call(calendar.free_slots(FindFreeSlots(
+            **envelope(ctx), start=args.start, end=args.end, duration_minutes=args.duration_minutes,
+            day_start=args.day_start, day_end=args.day_end,
+        )))
+        tz = ZoneInfo(ctx.time_zone)
+        slots = [f"{s.start.astimezone(tz):%a %d %b, %H:%M}–{s.end.astimezone(tz):%H:%M}" for s in result.slots]
+        return as_json({"free": slots, "time_zone": ctx.time_zone})
+
+    return [
+        AgentTool("create_event", "Add an event to the user's own calendar.", CreateEventArgs, create_event),
+        AgentTool("list_events", "List the user's own events in a time range (to answer questions or find an event id).",
+                  ListEventsArgs, list_events),
+        AgentTool("update_event", "Move or change one of the user's events, by its id.", UpdateEventArgs, update_event),
+        AgentTool("delete_event", "Cancel one of the user's events, by its id.", DeleteEventArgs, delete_event),
+        AgentTool("find_free_slots", "Find free time in the user's calendar.", FreeSlotsArgs, find_free_slots),
+    ]
