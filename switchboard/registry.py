@@ -60,7 +60,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         migrate="services.audit.migrations:migrate",
     ),
     ServiceEntry("transcriber", "services.transcriber", port_env="HEALTH_PORT", port=8086),
-    ServiceEntry("agent", "services.agent", port_env="HEALTH_PORT", port=8083),
+    ServiceEntry(
+        "agent", "services.agent", port_env="HEALTH_PORT", port=8083,
+        migrate="services.agent.migrations:migrate",
+    ),
     ServiceEntry(
         "calendar", "services.calendar", port_env="HEALTH_PORT", port=8085,
         migrate="services.calendar.migrations:migrate",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
-from pydantic import ValidationError
 
 from services.agent.bootstrap import consumer, open_agent
 from services.agent.config import AgentSettings
 from shared.bus import Bus
 from shared.runtime import run_worker
+from shared.settings import load_settings
 
 
 async def main(settings: AgentSettings) -> None:
@@ -28,8 +27,5 @@ async def main(settings: AgentSettings) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        config = AgentSettings()
-    except ValidationError as exc:
-        sys.exit(f"agent: bad configuration:\n{exc}")
+    config = load_settings(AgentSettings, "agent")
     asyncio.run(main(config))
