@@ -140,3 +140,35 @@ async def test_a_reply_goes_out_and_its_status_callbacks_flow_back_into_audit(bu
         stack["stop"].set()
         await outbound
         await twilio.close()
+
+
+async def test_a_permanent_send_failure_is_recorded_in_audit(bus, database_url, stack):
+    emulator = stack["emulator"]
+    emulator.inject("63016", count=1)
+    twilio = TwilioMessages(SID, TOKEN, emulator.url)
+    deps = Outbound(
+        bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
+        status_callback=None, retry=RetryPolicy(3, 0.02), max_deliver=3,
+    )
+    policy = AckPolicy(max_deliver=3, backoff_s=(0.05,), ack_wait_s=5, fetch_timeout_s=0.3)
+    consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), policy)
+    outbound = asyncio.create_task(consumer.run(stack["stop"]))
+    try:
+        reply = ReplyComposed(
+            conversation=conversation_id(BUSINESS, USER),
+            data=ReplyComposedData(reply_id="r-late", in_reply_to=("SM2",), from_=BUSINESS, to=USER, text="Too late?", model="test"),
+        )
+        await bus.publish(reply, msg_id="reply:r-late")
+        row = await eventually(
+            lambda c: c.fetchrow(
+                "select payload->'data'->>'error_code', payload->'data'->>'permanent' from audit.events where type = 'SendFailed'"
+            ),
+            database_url, ("63016", "true"),
+        )
+        assert row is not None and tuple(row) == ("63016", "true")
+        assert emulator.state.requests_seen == 1  # not retried
+        assert emulator.sent_to(USER) == []
+    finally:
+        stack["stop"].set()
+        await outbound
+        await twilio.close()
