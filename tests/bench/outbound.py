@@ -30,7 +30,7 @@ from shared.events import ReplyComposed, ReplyComposedData
 from shared.ids import conversation_id
 from shared.stream import StreamSpec, ensure_stream
 from switchboard.infra import NatsServer, free_port
-from tests.bench.gateway_stack import ServerProcess, machine
+from tests.bench.gateway_stack import ServerProcess, cpu_seconds, machine
 
 SID, TOKEN = "AC" + "b" * 32, "bench-token"
 BUSINESS = "+14155238886"
@@ -135,9 +135,14 @@ async def run(replicas: int, args: argparse.Namespace, workdir: Path) -> dict[st
 
         burst_users = users(64)[20:]
         started = time.time()
+        cpu_before = [cpu_seconds(w.pid) for w in workers], cpu_seconds(emulator.pid)
         burst = await publish_replies(bus, burst_users, args.replies, None)
         got = collect(emulator_port, burst_users, len(burst), 120)
-        throughput = len(got) / (max(got.values()) - started) if got else 0.0
+        window = (max(got.values()) - started) if got else 1.0
+        throughput = len(got) / window if got else 0.0
+        # Who was busy: CPU used during the run, as a share of one core.
+        outbound_cpu = sum(cpu_seconds(w.pid) - b for w, b in zip(workers, cpu_before[0])) / window
+        emulator_cpu = (cpu_seconds(emulator.pid) - cpu_before[1]) / window
         alone = await emulator_alone(emulator_port, args.replies)
     finally:
         await nc.close()
@@ -149,6 +154,7 @@ async def run(replicas: int, args: argparse.Namespace, workdir: Path) -> dict[st
         "replicas": replicas, "latency_n": len(added_ms), "p50_ms": statistics.median(added_ms),
         "p99_ms": percentile(added_ms, 0.99), "lost": len(published) - len(added_ms) + len(burst) - len(got),
         "throughput": throughput, "emulator_alone": alone,
+        "outbound_cpu": outbound_cpu, "emulator_cpu": emulator_cpu,
     }
 
 
@@ -163,10 +169,13 @@ async def main() -> None:
         results = [await run(replicas, args, Path(tmp)) for replicas in (1, 2)]
     info = machine()
     print(f"\nmachine: {info.cpu}, {info.cores} cores, Python {info.python}, nats-server {info.nats_server}\n")
-    print("| outbound replicas | added latency p50 | p99 | throughput (replies/s) | emulator alone (msgs/s) | lost |")
-    print("|---|---|---|---|---|---|")
+    print("| outbound replicas | added latency p50 | p99 | throughput (replies/s) | emulator alone (msgs/s) | CPU outbound / emulator | lost |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['replicas']} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['throughput']:.0f} | {r['emulator_alone']:.0f} | {r['lost']} |")
+        print(
+            f"| {r['replicas']} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['throughput']:.0f} | "
+            f"{r['emulator_alone']:.0f} | {r['outbound_cpu']:.0%} / {r['emulator_cpu']:.0%} | {r['lost']} |"
+        )
 
 
 if __name__ == "__main__":
