@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.migrations import upgrade_schema
 from shared.settings import driver_url
 
 SCHEMA = "agent"
@@ -25,21 +23,12 @@ _TABLES_LOCK = 0x0A6E_7001
 _CHECKPOINTS_LOCK = 0x0A6E_7002
 
 
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(HERE))
-    config.set_main_option("version_table_schema", SCHEMA)
-    return config
-
-
 async def migrate(database_url: str) -> None:
     """Create or upgrade the schema, the agent's tables and the checkpointer's tables."""
     engine = create_async_engine(driver_url(database_url, "psycopg"))
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TABLES_LOCK})
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
-            await conn.run_sync(_upgrade)
+            await upgrade_schema(conn, HERE, _TABLES_LOCK, SCHEMA)
     finally:
         await engine.dispose()
     async with await psycopg.AsyncConnection.connect(
@@ -53,9 +42,3 @@ async def migrate(database_url: str) -> None:
             await AsyncPostgresSaver(conn).setup()  # its tables land in `agent` (search_path)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_CHECKPOINTS_LOCK,))
-
-
-def _upgrade(connection) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
