@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-.venv/bin/python}
 
-if ! command -v wrk >/dev/null 2>&1; then
+wants_help=false
+for arg in "$@"; do case "$arg" in -h|--help) wants_help=true ;; esac; done
+
+if ! $wants_help && ! command -v wrk >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1; then
         echo "bench: wrk not found; installing it with apt-get" >&2
         SUDO=""
