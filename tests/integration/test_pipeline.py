@@ -73,6 +73,18 @@ async def stack(bus, database_url):
     await serving
 
 
+async def start_outbound(bus, stack, status_callback: str | None):
+    """An in-process outbound worker sending to the stack's emulator; stopped with the stack."""
+    twilio = TwilioMessages(SID, TOKEN, stack["emulator"].url)
+    deps = Outbound(
+        bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
+        status_callback=status_callback, retry=RetryPolicy(3, 0.02), max_deliver=3,
+    )
+    policy = AckPolicy(max_deliver=3, backoff_s=(0.05,), ack_wait_s=5, fetch_timeout_s=0.3)
+    consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), policy)
+    return twilio, asyncio.create_task(consumer.run(stack["stop"]))
+
+
 async def test_a_webhook_posted_three_times_is_one_event_and_one_row_each(bus, database_url, stack):
     form = inbound_form("see you at nine", user=f"whatsapp:{USER}")
     body, headers = signed(TOKEN, f"{stack['base']}/twilio/messages", form)
@@ -107,14 +119,7 @@ async def test_status_callbacks_out_of_order_leave_the_message_read(bus, databas
 
 async def test_a_reply_goes_out_and_its_status_callbacks_flow_back_into_audit(bus, database_url, stack):
     emulator = stack["emulator"]
-    twilio = TwilioMessages(SID, TOKEN, emulator.url)
-    deps = Outbound(
-        bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
-        status_callback=f"{stack['base']}/twilio/status", retry=RetryPolicy(3, 0.02), max_deliver=3,
-    )
-    policy = AckPolicy(max_deliver=3, backoff_s=(0.05,), ack_wait_s=5, fetch_timeout_s=0.3)
-    consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), policy)
-    outbound = asyncio.create_task(consumer.run(stack["stop"]))
+    twilio, outbound = await start_outbound(bus, stack, f"{stack['base']}/twilio/status")
     try:
         reply = ReplyComposed(
             conversation=conversation_id(BUSINESS, USER),
@@ -145,14 +150,7 @@ async def test_a_reply_goes_out_and_its_status_callbacks_flow_back_into_audit(bu
 async def test_a_permanent_send_failure_is_recorded_in_audit(bus, database_url, stack):
     emulator = stack["emulator"]
     emulator.inject("63016", count=1)
-    twilio = TwilioMessages(SID, TOKEN, emulator.url)
-    deps = Outbound(
-        bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
-        status_callback=None, retry=RetryPolicy(3, 0.02), max_deliver=3,
-    )
-    policy = AckPolicy(max_deliver=3, backoff_s=(0.05,), ack_wait_s=5, fetch_timeout_s=0.3)
-    consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), policy)
-    outbound = asyncio.create_task(consumer.run(stack["stop"]))
+    twilio, outbound = await start_outbound(bus, stack, None)
     try:
         reply = ReplyComposed(
             conversation=conversation_id(BUSINESS, USER),
