@@ -27,6 +27,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from shared.bus import Bus, PublishFailed
+from shared.errors import DependencyUnavailable, PermanentFailure  # noqa: F401  (re-exported)
 from shared.events import Event, MessageDeadLettered, MessageDeadLetteredData, UnknownEvent, decode
 from shared.ids import parse_stored_subject, partition_filter
 from shared.logging import get_logger
@@ -41,10 +42,6 @@ HANDLER_SECONDS = Histogram(
     "switchboard_handler_seconds", "Time spent in a stage's handler", ["consumer"]
 )
 DEAD_LETTERS = Counter("switchboard_dead_letters_total", "Events given up on", ["consumer"])
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler when retrying cannot help: the event is dead-lettered at once."""
 
 
 @dataclass(frozen=True)
