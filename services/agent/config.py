@@ -15,6 +15,9 @@ OFFLINE_MODEL = "offline"
 
 class AgentSettings(WorkerSettings):
     health_port: int = Field(8083, alias="HEALTH_PORT", ge=0, le=65535)
+    # LLM-bound: a turn mostly waits on the model, so many run at once per replica.
+    concurrency: int = Field(64, alias="AGENT_CONCURRENCY", ge=1, le=10_000)
+    handler_timeout_s: float = Field(180.0, alias="AGENT_TURN_TIMEOUT_S", gt=0)
     database_url: str = Field(alias="DATABASE_URL")
     pg_prepare_threshold: int | None = Field(5, alias="PG_PREPARE_THRESHOLD")
     pg_pool_size: int = Field(8, alias="AGENT_PG_POOL_SIZE", ge=1, le=100)
