@@ -56,7 +56,10 @@ async def open_agent(
         zones = TimeZoneStore(pool, settings.default_timezone)
         tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
-        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every)
+        # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
+        fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
+        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+                    fragment_s)
     finally:
         await pool.close()
 

@@ -30,7 +30,10 @@ class AgentSettings(WorkerSettings):
     llm_retry_base_s: float = Field(1.0, alias="AGENT_LLM_RETRY_BASE_S", ge=0)
 
     prompt_file: Path = Field(DEFAULT_PROMPT, alias="AGENT_PROMPT_FILE")
-    debounce_s: float = Field(2.0, alias="AGENT_DEBOUNCE_S", ge=0, le=60)
+    # Quiet window after a message that reads as complete, and after one that reads as the
+    # start of a burst ("hi", "quick question", "and…"); see services/agent/burst.py.
+    debounce_s: float = Field(0.4, alias="AGENT_DEBOUNCE_S", ge=0, le=60)
+    debounce_fragment_s: float = Field(1.8, alias="AGENT_DEBOUNCE_FRAGMENT_S", ge=0, le=60)
     burst_max_s: float = Field(10.0, alias="AGENT_BURST_MAX_S", ge=0, le=300)
     max_tool_steps: int = Field(6, alias="AGENT_MAX_TOOL_STEPS", ge=1, le=50)
     context_tokens: int = Field(6000, alias="AGENT_CONTEXT_TOKENS", ge=1500, le=1_000_000)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 import random
 from typing import Any, ClassVar
 
@@ -73,7 +75,7 @@ async def test_the_offline_model_creates_lists_moves_and_cancels_through_the_cal
 
 
 async def test_three_messages_300_ms_apart_get_one_reply_that_addresses_all_three(database_url, bus):
-    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=2)  # the default window
+    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=0.4, AGENT_DEBOUNCE_FRAGMENT_S=1.8)  # defaults
     async with Recorder(bus) as seen, calendar_rig(bus, database_url), running_agent(bus, settings):
         sids = []
         for text in ("Hi!", "What time is it?", "What do I have tomorrow?"):
@@ -87,6 +89,25 @@ async def test_three_messages_300_ms_apart_get_one_reply_that_addresses_all_thre
         assert reply.data.text.startswith("Hi!")
         assert "It's " in reply.data.text and "(Europe/Madrid)" in reply.data.text
         assert "nothing in your calendar tomorrow" in reply.data.text
+
+
+@pytest.mark.parametrize("texts", [
+    ("hi", "can you book the dentist", "friday at 3pm"),
+    ("burst 1", "burst 2", "burst 3"),
+    ("hola", "agendá gimnasio", "el lunes a las 7"),
+])
+async def test_three_messages_typed_a_second_apart_still_get_one_answer(database_url, bus, texts):
+    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=0.4, AGENT_DEBOUNCE_FRAGMENT_S=1.8)  # defaults
+    async with Recorder(bus) as seen, calendar_rig(bus, database_url), running_agent(bus, settings):
+        sids = []
+        for i, text in enumerate(texts):
+            if i:
+                await asyncio.sleep(1.0)  # the user typing, not a wait for a result
+            event, _ = await send_text(bus, OWNER_A, text)
+            sids.append(event.data.message_sid)
+        await wait_until(lambda: seen.of(ReplyComposed), timeout=20)
+        await wait_until(lambda: consumers_idle(bus))
+        assert [list(r.data.in_reply_to) for r in seen.of(ReplyComposed)] == [sids]
 
 
 async def test_messages_sent_while_a_turn_runs_are_answered_together_in_the_next_turn(database_url, bus):
