@@ -204,7 +204,7 @@ class PartitionedConsumer:
         self.replicas = replicas  # key-value replicas, as for the stream
         self.member = member
         self.metrics = _Metrics(self.name)
-        self.slots = asyncio.Semaphore(policy.concurrency)
+        self.slots = asyncio.Semaphore(policy.concurrency)  # made again in run(): tests swap the policy
         self.owned: dict[int, _Owned] = {}
         self.partitions = 0
         self.progress: Progress
@@ -212,6 +212,7 @@ class PartitionedConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the partitions assigned to this replica until `stop`; then hand them over."""
+        self.slots = asyncio.Semaphore(self.policy.concurrency)
         self.partitions = await ensure_partition_consumers(self.bus, self.service, self.kind, self.policy)
         self.progress = await open_progress(self.bus, self.name, self.replicas)
         self.membership = await Membership.open(
@@ -221,11 +222,13 @@ class PartitionedConsumer:
         log.info("consumer_started", consumer=self.name, partitions=self.partitions, member=self.membership.me,
                  concurrency=self.policy.concurrency)
         members = [self.membership.me]
+        lag: asyncio.Task | None = None
         try:
             while not stop.is_set():
                 members = await self._members(members)
                 self._rebalance(assign(self.partitions, members).get(self.membership.me, set()))
-                await self._report_lag()
+                if lag is None or lag.done():
+                    lag = asyncio.create_task(self._report_lag())
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.policy.member_ttl_s / 3)
         except asyncio.CancelledError:
@@ -236,6 +239,8 @@ class PartitionedConsumer:
             self.owned.clear()
             raise
         finally:
+            if lag is not None:
+                lag.cancel()
             with contextlib.suppress(Exception):
                 await self.membership.leave()
             self._rebalance(set())
@@ -298,11 +303,16 @@ class PartitionedConsumer:
         await lanes.refresh_floor(force=True)
         try:
             await self._pull_until(release, puller, lanes)
-            await lanes.drain(self.policy.drain_timeout_s)
+            keep = asyncio.create_task(self._keep_pin(puller))
+            try:
+                await lanes.drain(self.policy.drain_timeout_s)
+            finally:
+                keep.cancel()
             if puller.pin_id is not None:
                 with contextlib.suppress(Exception):
                     await self.bus.nc.flush(timeout=2)
-                    await unpin(self.bus.nc, self.bus.stream, durable)
+                    if not await unpin(self.bus.nc, self.bus.stream, durable, puller.pin_id):
+                        log.info("pin_already_moved", consumer=self.name, partition=partition)
         except asyncio.CancelledError:
             await lanes.abandon(hand_back=False)
             raise
@@ -311,15 +321,22 @@ class PartitionedConsumer:
             await puller.close()
             self.metrics_changed()
 
+    async def _keep_pin(self, puller: PinnedPuller) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await puller.keep_pin()
+            await asyncio.sleep(self.policy.pull_expires_s)
+
     async def _pull_until(self, release: asyncio.Event, puller: PinnedPuller, lanes: PartitionLanes) -> None:
         while not release.is_set():
             try:
                 async for msg in puller.pull(self.policy.buffer - lanes.held):
                     lanes.add(msg)
             except PinLost as exc:
-                # Another replica holds this partition now: what we hold is theirs to redeliver.
+                # The server moved the pin (we were silent too long, or membership views
+                # disagreed for a moment). Keep finishing what we hold: the lanes' order
+                # guard keeps each conversation in order whoever holds its later events.
                 log.warning("partition_pin_lost", consumer=self.name, partition=lanes.partition, reason=str(exc))
-                await lanes.abandon(hand_back=False)
             except Exception as exc:  # disconnected: wait for the reconnect, then go on
                 if release.is_set():
                     break

@@ -100,6 +100,8 @@ class PartitionLanes:
         lane = self.lanes.get(conversation)
         if lane is None:
             lane = self.lanes[conversation] = Lane(conversation, msg.subject)
+        log.debug("event_held", consumer=self.durable, seq=seq, deliveries=msg.metadata.num_delivered,
+                  pin=(msg.headers or {}).get("Nats-Pin-Id"), replaced=seq in lane.held)
         lane.held[seq] = msg
         lane.wake.set()
         if lane.task is None or lane.task.done():
@@ -120,7 +122,7 @@ class PartitionLanes:
         after = max(done, self.ack_floor)
         try:
             raw = await self.consumer.bus.js.get_msg(
-                self.consumer.bus.stream, seq=after + 1, subject=lane.subject, next=True
+                self.consumer.bus.stream, seq=after + 1, subject=lane.subject, next=True, direct=True
             )
         except NotFoundError:
             return None

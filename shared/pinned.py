@@ -31,7 +31,7 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1_000_000_000)
 
 
-async def _api(nc: NATS, subject: str, body: dict, timeout: float = 5.0) -> dict:
+async def _api(nc: NATS, subject: str, body: dict, timeout: float = 3.0) -> dict:
     reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
     data = json.loads(reply.data or b"{}")
     if "error" in data:
@@ -81,9 +81,18 @@ async def consumer_state(nc: NATS, stream: str, durable: str) -> dict:
     return await _api(nc, f"$JS.API.CONSUMER.INFO.{stream}.{durable}", {})
 
 
-async def unpin(nc: NATS, stream: str, durable: str) -> None:
-    """Release the pin so the next client's pull takes over at once."""
+async def unpin(nc: NATS, stream: str, durable: str, pin_id: str) -> bool:
+    """Release our pin so the next client's pull takes over at once.
+
+    The UNPIN API removes whichever pin is current, so first check that it is still ours
+    (it may have moved on after a long silence); returns whether we unpinned.
+    """
+    state = await consumer_state(nc, stream, durable)
+    current = {g.get("group"): g.get("pinned_client_id") for g in state.get("priority_groups") or []}
+    if current.get(GROUP) != pin_id:
+        return False
     await _api(nc, f"$JS.API.CONSUMER.UNPIN.{stream}.{durable}", {"group": GROUP})
+    return True
 
 
 class PinLost(Exception):
@@ -147,6 +156,18 @@ class PinnedPuller:
                 self.pin_id = pin
             received += 1
             yield msg
+
+    async def keep_pin(self) -> None:
+        """Keep our pin without taking more messages (while finishing what we hold).
+
+        A pull request carrying our pin id resets the server's pin timer; with `max_bytes`
+        of 1 no message fits, so the server ends it (409) instead of delivering anything.
+        """
+        if not self.pin_id:
+            return
+        request = {"batch": 1, "max_bytes": 1, "expires": _ns(self.expires_s), "group": GROUP, "id": self.pin_id}
+        await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}",
+                              json.dumps(request).encode(), reply=self.nc.new_inbox())
 
     def pending(self) -> list[Msg]:
         """Messages that arrived after the last request ended (they are ours to handle)."""

@@ -81,7 +81,7 @@ async def later_inputs(bus: Bus, subject: str, after_seq: int, limit: int = MAX_
     seq = after_seq + 1
     while len(found) < limit:
         try:
-            raw = await bus.js.get_msg(bus.stream, seq=seq, subject=subject, next=True)
+            raw = await bus.js.get_msg(bus.stream, seq=seq, subject=subject, next=True, direct=True)
         except NotFoundError:
             break
         try:

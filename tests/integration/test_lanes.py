@@ -171,7 +171,9 @@ async def test_a_dead_owners_events_are_taken_over_in_order(bus, nats_server):
 
     assert seen_by["b"] and [s for s in seen_by["b"] if s.startswith("SM-x")] == [f"SM-x-{n}" for n in range(4)]
     assert "SM-y-1" in seen_by["b"]
-    assert deliveries["SM-x-0"] == 2 and deliveries["SM-x-3"] == 1  # redelivered once; the new one fresh
+    # x-0 was in A's hands when it died: redelivered. (x-3 may have been too: the server can
+    # hand it to A's last pull request before it notices the closed connection.)
+    assert deliveries["SM-x-0"] == 2
     print(f"takeover and catch-up took {takeover:.2f}s with ack_wait {FAST.ack_wait_s}s")
 
 
@@ -234,13 +236,16 @@ async def test_ownership_is_balanced_and_moves_when_a_replica_leaves(nats_server
     def live_owned(rs):
         return [{p for p, o in r.owned.items() if not o.release.is_set()} for r in rs]
 
-    await wait_until(lambda: sorted(p for s in live_owned(replicas) for p in s) == list(range(8)))
-    assert max(len(s) for s in live_owned(replicas)) <= 3 + 1  # ceil(8/3) + 1
+    def balanced(rs, share):
+        owned = live_owned(rs)
+        return sorted(p for s in owned for p in s) == list(range(8)) and all(0 < len(s) <= share for s in owned)
+
+    # Once all three have joined: every partition served, nobody above ceil(8/3) + 1.
+    await wait_until(lambda: balanced(replicas, 3 + 1))
     stops[0].set()
     await tasks[0]
     rest = replicas[1:]
-    await wait_until(lambda: sorted(p for s in live_owned(rest) for p in s) == list(range(8)))
-    assert max(len(s) for s in live_owned(rest)) <= 4 + 1
+    await wait_until(lambda: balanced(rest, 4 + 1))  # its partitions moved to the other two
     for s in stops[1:]:
         s.set()
     await asyncio.gather(*tasks[1:])
