@@ -3,6 +3,7 @@
 Local servers keep their data under the stack's home, on ports remembered there, so
 conversations survive restarts and the URLs stay the same. A server left running by an
 `up` that was killed outright is stopped before a new one starts on the same data.
+While `up` runs, `switchboard.keeper` restarts a local server that dies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from switchboard.home import StackHome
 from switchboard.infra import LocalPostgres, NatsServer, port_open
 
 NATS_PORT = 4222
+NATS_MONITOR_PORT = 8222
 POSTGRES_PORT = 5432
 LOCAL_DATABASE = "switchboard"
 
@@ -46,6 +48,7 @@ class BackingServers:
         self.env = env
         self.note = note
         self.nats_url = ""
+        self.nats_monitor_url: str | None = None
         self.postgres_url = ""  # the server; the stack may still create its database
         self.local_postgres = False
         self.descriptions: dict[str, str] = {}
@@ -55,6 +58,11 @@ class BackingServers:
         self._start_nats()
         self._start_postgres()
         return self
+
+    @property
+    def started(self) -> list[NatsServer | LocalPostgres]:
+        """The local servers `up` started (and so must keep running and finally stop)."""
+        return list(self._started)
 
     def stop(self) -> None:
         for server in reversed(self._started):
@@ -71,12 +79,17 @@ class BackingServers:
         if configured:
             self.note(f"NATS_URL {without_password(configured)} does not answer; starting a local nats-server instead")
         _stop_leftover_nats(self.home.nats_dir, self.note)
-        server = NatsServer(self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT))
-        self.note(f"starting nats-server on port {server.port} (data in {self.home.nats_dir})")
+        server = NatsServer(
+            self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT),
+            http_port=self.home.choose_port("nats-monitor", NATS_MONITOR_PORT),
+        )
+        self.note(f"starting nats-server on port {server.port}, monitoring on {server.monitor_url} "
+                  f"(data in {self.home.nats_dir})")
         self._started.append(server)  # before start(): an interrupted start still gets stopped
         server.start()
         self.nats_url = server.url
-        self.descriptions["nats"] = f"local, data in {self.home.nats_dir}"
+        self.nats_monitor_url = server.monitor_url
+        self.descriptions["nats"] = f"local, monitoring {server.monitor_url}, data in {self.home.nats_dir}"
 
     def _start_postgres(self) -> None:
         configured = self.env.get("DATABASE_URL")

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
 from switchboard.home import StackHome
-from switchboard.infra import InfraError, port_open
+from switchboard.infra import InfraError, owns_listener, port_open
+from switchboard.keeper import InfraKeeper, keep_running
 from switchboard.provisioning import (
     ProvisionError,
     ensure_database,
@@ -119,7 +120,9 @@ async def _supervise(
         raise StackError("no service to run: is the project installed (make install)?")
     supervisor = Supervisor([service.child() for service in stack.services], printer, RestartPolicy())
     announce = _announce_when_ready(stack, home, servers, sandbox, supervisor)
-    outcome = await supervise_until_signalled(supervisor, announce)
+    keeper = InfraKeeper(servers.started, printer.note)  # nats-server and Postgres, when `up` started them
+    alongside = asyncio.gather(announce, keep_running(keeper), return_exceptions=True)
+    outcome = await supervise_until_signalled(supervisor, alongside)
     for name, reason in outcome.gave_up.items():
         printer.note(f"{name} had failed: {reason}")
     return 1 if outcome.all_failed else 0
@@ -133,11 +136,14 @@ async def _announce_when_ready(
     deadline = loop.time() + READY_TIMEOUT_S
     while waiting and loop.time() < deadline:
         for name, service in list(waiting.items()):
-            if name in supervisor.given_up or await asyncio.to_thread(_is_ready, service):
+            pid = supervisor.pids.get(name)
+            if name in supervisor.given_up or (pid and await asyncio.to_thread(_is_ready, service, pid)):
                 del waiting[name]
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
+    if servers.nats_monitor_url:
+        facts["nats_monitor_url"] = servers.nats_monitor_url
     home.write_stack(facts)
     printer = supervisor.printer
     if waiting:
@@ -148,7 +154,10 @@ async def _announce_when_ready(
         printer.note(line)
 
 
-def _is_ready(service: PlannedService) -> bool:
+def _is_ready(service: PlannedService, pid: int) -> bool:
+    """Ready only when the service we started (not whatever else holds its port) answers."""
+    if owns_listener(pid, service.port or 0) is False:
+        return False
     if service.ready_url is None:
         return port_open("127.0.0.1", service.port or 0)
     try:
