@@ -83,6 +83,7 @@ def run_up(
                 with _signals_ignored():
                     home.clear_stack()
                     servers.stop()
+                    home.release_ports()
                 printer.note("stopped")
     except StackError as exc:  # the data directory is in use
         printer.note(f"error: {exc}")
