@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from shared.bus import Bus, connect
 from shared.stream import StreamSpec, ensure_stream
+from switchboard.cluster import NatsCluster
 from switchboard.infra import LocalPostgres, NatsServer
 
 
@@ -63,6 +64,16 @@ def nats_server(tmp_path: Path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path):
+    """A three-node JetStream cluster on loopback (own ports and store directories), healthy."""
+    cluster = NatsCluster(tmp_path / "nats-cluster").start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture
