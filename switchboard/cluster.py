@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from switchboard.infra import InfraError, NatsServer, free_port
 
@@ -23,15 +24,21 @@ CLUSTER_NAME = "switchboard-local"
 class NatsCluster:
     """`size` nats-servers with JetStream clustered under `root`/n1, n2, n3."""
 
-    def __init__(self, root: Path, size: int = 3, host: str = "127.0.0.1", name: str = CLUSTER_NAME):
+    def __init__(
+        self, root: Path, size: int = 3, host: str = "127.0.0.1", name: str = CLUSTER_NAME,
+        ports: Callable[[str], int] | None = None,
+    ):
+        """`ports(key)` gives the port for "client-1", "route-1", "monitor-1"...; free ones by default."""
         self.root = Path(root)
         self.host = host
         self.name = name
-        route_ports = [free_port(host) for _ in range(size)]
+        port_for = ports or (lambda key: free_port(host))
+        route_ports = [port_for(f"route-{index}") for index in range(1, size + 1)]
         routes = ",".join(f"nats://{host}:{port}" for port in route_ports)
         self.nodes = [
             NatsServer(
-                self.root / f"n{index}", host=host, http_port=free_port(host), server_name=f"{name}-n{index}",
+                self.root / f"n{index}", port=port_for(f"client-{index}"), host=host,
+                http_port=port_for(f"monitor-{index}"), server_name=f"{name}-n{index}",
                 extra_args=["--cluster_name", name, "--cluster", f"nats://{host}:{route_port}", "--routes", routes],
             )
             for index, route_port in enumerate(route_ports, start=1)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from switchboard.cluster import NatsCluster
 from switchboard.home import StackHome
 from switchboard.infra import LocalPostgres, NatsServer, port_open
 
@@ -22,6 +23,11 @@ NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
 POSTGRES_PORT = 5432
 LOCAL_DATABASE = "switchboard"
+CLUSTER_VARIABLE = "SWITCHBOARD_NATS_CLUSTER"  # true: `up` runs a local three-node JetStream cluster
+
+
+def wants_cluster(env: Mapping[str, str]) -> bool:
+    return env.get(CLUSTER_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def nats_answers(url: str) -> bool:
@@ -49,6 +55,7 @@ class BackingServers:
         self.note = note
         self.nats_url = ""
         self.nats_monitor_url: str | None = None
+        self.cluster = False  # a local three-node cluster: the stream and buckets get three replicas
         self.postgres_url = ""  # the server; the stack may still create its database
         self.local_postgres = False
         self.descriptions: dict[str, str] = {}
@@ -78,6 +85,9 @@ class BackingServers:
             return
         if configured:
             self.note(f"NATS_URL {without_password(configured)} does not answer; starting a local nats-server instead")
+        if wants_cluster(self.env):
+            self._start_nats_cluster()
+            return
         _stop_leftover_nats(self.home.nats_dir, self.note)
         server = NatsServer(
             self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT),
@@ -90,6 +100,21 @@ class BackingServers:
         self.nats_url = server.url
         self.nats_monitor_url = server.monitor_url
         self.descriptions["nats"] = f"local, monitoring {server.monitor_url}, data in {self.home.nats_dir}"
+
+    def _start_nats_cluster(self) -> None:
+        root = self.home.root / "nats-cluster"
+        cluster = NatsCluster(root, ports=lambda key: self.home.choose_port(f"nats-{key}", 0))
+        for node in cluster.nodes:
+            _stop_leftover_nats(node.store_dir, self.note)
+        monitors = ", ".join(str(node.monitor_url) for node in cluster.nodes)
+        self.note(f"starting a 3-node JetStream cluster on ports {', '.join(str(n.port) for n in cluster.nodes)}, "
+                  f"monitoring on {monitors} (data in {root})")
+        self._started.extend(cluster.nodes)
+        cluster.start()
+        self.nats_url = cluster.url
+        self.nats_monitor_url = cluster.nodes[0].monitor_url
+        self.cluster = True
+        self.descriptions["nats"] = f"local 3-node cluster, monitoring {monitors}, data in {root}"
 
     def _start_postgres(self) -> None:
         configured = self.env.get("DATABASE_URL")

@@ -96,6 +96,8 @@ async def _prepare(
 ) -> dict[str, str]:
     """Provision what the services expect, and return the variables they all share."""
     shared = {**LOCAL_DEFAULTS, **env, "NATS_URL": servers.nats_url}
+    if servers.cluster and not env.get("STREAM_REPLICAS"):
+        shared["STREAM_REPLICAS"] = "3"
     printer.note(str(await provision_stream(settings_from(shared))))
     database_url = servers.postgres_url
     if servers.local_postgres:
