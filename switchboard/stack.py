@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
 from switchboard.home import StackHome
-from switchboard.infra import InfraError, owns_listener, port_open
+from switchboard.infra import InfraError, port_open
+from switchboard.listeners import owns_listener
 from switchboard.keeper import InfraKeeper, keep_running
 from switchboard.provisioning import (
     ProvisionError,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from switchboard.home import StackHome
-from switchboard.infra import InfraError, LocalPostgres, NatsServer, free_port, nats_server_info, owns_listener
+from switchboard.infra import InfraError, LocalPostgres, NatsServer, free_port
+from switchboard.listeners import nats_server_info, owns_listener
 from switchboard.registry import PlannedService, ServiceEntry
 from switchboard.stack import _is_ready
 from tests.waiting import wait_until

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from pathlib import Path
 
 import asyncpg
@@ -94,3 +95,35 @@ async def test_a_killed_postgres_is_restarted_on_its_port_with_its_data(tmp_path
         keeper_task.cancel()
         await asyncio.gather(keeper_task, return_exceptions=True)
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_server_whose_port_was_taken_meanwhile_is_retried_until_the_port_is_free(tmp_path: Path):
+    server = NatsServer(tmp_path / "nats")
+    await asyncio.to_thread(server.start)
+    notes: list[str] = []
+    keeper_task = asyncio.create_task(InfraKeeper([server], notes.append, RestartPolicy(first_delay_s=0.5, max_delay_s=1.0)).run())
+    squatter = socket.socket()
+    try:
+        old_pid = server.proc.pid
+        os.kill(old_pid, signal.SIGKILL)
+
+        async def squat() -> bool:
+            squatter.bind(("127.0.0.1", server.port))
+            squatter.listen()
+            return True
+        await eventually(squat, 10, "another process to take the port", interval=0.01)
+        await eventually(lambda: _noted(notes, "did not restart"), 60, "a failed restart to be reported")
+        assert not any("is back" in n for n in notes)  # the squatter's open port was not taken for ours
+        assert any("address already in use" in n.lower() for n in notes), notes
+
+        squatter.close()
+        await eventually(restarted(server, old_pid, notes), 60, "nats-server to come back once the port is free")
+    finally:
+        squatter.close()
+        keeper_task.cancel()
+        await asyncio.gather(keeper_task, return_exceptions=True)
+        server.stop()
+
+
+async def _noted(notes: list[str], text: str) -> bool:
+    return any(text in n for n in notes)
