@@ -69,7 +69,9 @@ def nats_server(tmp_path: Path):
 @pytest.fixture
 def nats_cluster(tmp_path: Path):
     """A three-node JetStream cluster on loopback (own ports and store directories), healthy."""
-    cluster = NatsCluster(tmp_path / "nats-cluster").start()
+    from tests.waiting import scaled
+
+    cluster = NatsCluster(tmp_path / "nats-cluster").start(timeout=scaled(60))
     try:
         yield cluster
     finally:
