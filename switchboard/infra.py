@@ -295,4 +295,3 @@ class LocalPostgres:
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL, 5)
         self.proc = None
-

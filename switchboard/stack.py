@@ -22,8 +22,8 @@ from typing import Iterator, Mapping, Sequence, TextIO
 
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
-from switchboard.listeners import owns_listener
 from switchboard.keeper import InfraKeeper, keep_running
+from switchboard.listeners import owns_listener
 from switchboard.provisioning import (
     ProvisionError,
     ensure_database,

@@ -49,12 +49,12 @@ def stack_env(home: Path) -> dict[str, str]:
 class Up:
     """One `python -m switchboard up` process, its output in a file."""
 
-    def __init__(self, home: Path, log: Path):
+    def __init__(self, home: Path, log: Path, *args: str):
         self.home = home
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "switchboard", "up"], cwd=home.parent, env=stack_env(home),
+                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env=stack_env(home),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
@@ -278,6 +278,48 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
             )
             assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr, up.output()[-6000:])
         assert "had failed" not in up.output() and "giving up" not in up.output()
+        assert up.interrupt() == 0, up.output()[-4000:]
+    finally:
+        up.make_sure_it_stopped()
+
+
+async def stream_leader(nats_url: str) -> str:
+    import nats
+
+    nc = await nats.connect(nats_url.split(","), connect_timeout=5)
+    try:
+        info = await nc.jetstream().stream_info("WHATSAPP")
+        assert info.config.num_replicas == 3
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(home: Path, tmp_path: Path):
+    if not all((REPO / "services" / name / "__main__.py").exists()
+               for name in ("gateway", "audit", "transcriber", "agent", "outbound")):
+        pytest.skip("the whole pipeline is not there yet")
+    up = Up(home, tmp_path / "up.log", "--cluster")
+    try:
+        facts = up.facts()
+        token = json.loads((home / "sandbox.json").read_text())["auth_token"]
+        assert len(facts["nats_url"].split(",")) == 3 and "3-node JetStream cluster" in up.output()
+
+        leader = asyncio.run(stream_leader(facts["nats_url"]))
+        leader_pid = next(pid for pid in descendants(up.proc.pid)
+                          if "nats-server" in command_line(pid) and leader in command_line(pid).split("\0"))
+        os.kill(leader_pid, signal.SIGKILL)
+        wait_for_output(up, f"nats-server {leader} (pid {leader_pid}")
+        wait_for_output(up, f"nats-server {leader} is back on port")
+
+        message_sid = webhook_accepted(facts, token)
+        assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
+        chat = subprocess.run(
+            [sys.executable, "-m", "switchboard", "chat", "--timeout", "90"], input="hello\n",
+            env={**os.environ, "SWITCHBOARD_HOME": str(home)}, cwd=tmp_path,
+            capture_output=True, text=True, timeout=180,
+        )
+        assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr, up.output()[-6000:])
         assert up.interrupt() == 0, up.output()[-4000:]
     finally:
         up.make_sure_it_stopped()
