@@ -25,6 +25,7 @@ import pytest
 from switchboard.infra import free_port
 from switchboard.registry import SERVICES
 from tests.twilio_forms import inbound_form, new_sid, signed
+from tests.waiting import scaled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -226,7 +227,7 @@ def command_line(pid: int) -> str:
 
 
 def wait_for_output(up: Up, text: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while text not in up.output():
         if up.proc.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"never printed {text!r}:\n{up.output()[-6000:]}")
@@ -235,7 +236,7 @@ def wait_for_output(up: Up, text: str, timeout: float = 120) -> None:
 
 def webhook_accepted(facts: dict, token: str, timeout: float = 120) -> str:
     """Post signed webhooks until one is answered 200 (the gateway is back on NATS); its MessageSid."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         status, message_sid = post_signed_webhook(facts, token, "after a restart")
         if status == 200:
