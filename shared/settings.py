@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
 
-    def stream_spec(self) -> "StreamSpec":
+    def stream_spec(self) -> StreamSpec:
         from shared.stream import StreamSpec
 
         return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
@@ -49,7 +49,7 @@ class WorkerSettings(ServiceSettings):
     max_deliver: int = Field(5, alias="MAX_DELIVER", ge=1)
     ack_wait_s: float = Field(30.0, alias="ACK_WAIT_S", gt=0)
 
-    def ack_policy(self) -> "AckPolicy":
+    def ack_policy(self) -> AckPolicy:
         from shared.consumer import AckPolicy
 
         return AckPolicy(max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s)

@@ -7,7 +7,7 @@ uses too), the service default. A naive time is wall-clock time in that zone.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -47,4 +47,4 @@ def to_utc(moment: datetime, wall_zone: ZoneInfo) -> datetime:
     """An instant in UTC; a naive `moment` is wall-clock time in `wall_zone`."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=wall_zone)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

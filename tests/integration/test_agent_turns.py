@@ -17,7 +17,14 @@ from shared.ids import conversation_id
 from tests.fakes.calendar_rig import calendar_rig
 from tests.fakes.openai_chat import FakeOpenAIChat
 from tests.integration.test_agent_memory import (
-    BUSINESS, OWNER_A, Recorder, agent_settings, running_agent, send_text, text_event, wait_until,
+    BUSINESS,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    text_event,
+    wait_until,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httplib2
@@ -22,7 +22,7 @@ from services.calendar.zones import normalise_owner, owner_zone, to_utc
 from shared.calendar import CalendarError, ErrorCode
 from switchboard.infra import free_port
 
-UTC = timezone.utc
+UTC = UTC
 MADRID = ZoneInfo("Europe/Madrid")
 
 
