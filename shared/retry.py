@@ -37,7 +37,7 @@ class Backoff:
 
     def ceiling(self, attempt: int) -> float:
         """The longest wait after failed attempt number `attempt` (1-based)."""
-        return min(self.cap_s, self.base_s * 2 ** (attempt - 1))
+        return min(self.cap_s, self.base_s * 2.0 ** (attempt - 1))
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """The wait after failed attempt `attempt`: the ceiling, less a random share."""
