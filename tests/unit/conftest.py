@@ -96,5 +96,7 @@ def pytest_runtest_call(item: pytest.Item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
-    with _guard():
+    # The last test of a run also tears down the session's fixtures, which may be servers
+    # that integration tests started (`pytest tests` runs tests/unit last).
+    with _guard() if nextitem is not None else contextlib.nullcontext():
         yield
