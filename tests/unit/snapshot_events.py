@@ -5,7 +5,10 @@
 
 A snapshot, once committed, is the contract for that version: this script never rewrites
 one. If a published version's schema changed, add a new version with an upcaster instead
-(`tests/unit/test_event_versions.py` fails until you do).
+(`tests/unit/test_event_versions.py` fails until you do). Snapshots hold only the wire
+contract (titles and descriptions, i.e. class names' prose and docstrings, are dropped).
+If a pydantic upgrade changes how it writes every schema, check that the diff is only
+form, then delete the snapshots and `--write` them again in a commit of its own.
 """
 
 from __future__ import annotations
