@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
 
-    def stream_spec(self) -> "StreamSpec":
+    def stream_spec(self) -> StreamSpec:
         from shared.stream import StreamSpec
 
         return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
@@ -55,7 +55,7 @@ class WorkerSettings(ServiceSettings):
     handler_timeout_s: float = Field(300.0, alias="HANDLER_TIMEOUT_S", gt=0)
     consumer_drain_s: float = Field(20.0, alias="CONSUMER_DRAIN_S", ge=0)
 
-    def ack_policy(self) -> "AckPolicy":
+    def ack_policy(self) -> AckPolicy:
         from shared.consumer import AckPolicy
 
         return AckPolicy(

@@ -38,7 +38,7 @@ class StackHome:
         self._held: dict[str, socket.socket] = {}
 
     @classmethod
-    def locate(cls, env: Mapping[str, str], cwd: Path) -> "StackHome":
+    def locate(cls, env: Mapping[str, str], cwd: Path) -> StackHome:
         configured = env.get("SWITCHBOARD_HOME")
         return cls((cwd / (configured or DEFAULT_DIR)).resolve())
 
@@ -63,7 +63,7 @@ class StackHome:
         """What the running stack serves (URLs), for tools and tests; removed when `up` stops."""
         return self.root / "stack.json"
 
-    def create(self) -> "StackHome":
+    def create(self) -> StackHome:
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 

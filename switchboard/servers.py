@@ -61,7 +61,7 @@ class BackingServers:
         self.descriptions: dict[str, str] = {}
         self._started: list[NatsServer | LocalPostgres] = []
 
-    def start(self) -> "BackingServers":
+    def start(self) -> BackingServers:
         self._start_nats()
         self._start_postgres()
         return self

@@ -11,11 +11,13 @@ from langchain_core.language_models import BaseChatModel
 from services.agent.config import AgentSettings
 from services.agent.graph import build_graph
 from services.agent.handler import Agent, handle_text
+from services.agent.inputs import with_identity
 from services.agent.llm import LlmRetry, build_model
 from services.agent.memory import checkpointer, open_pool
 from services.agent.migrations import migrate
 from services.agent.nodes import GraphOptions
 from services.agent.prompt import load_prompt
+from services.agent.senders import find_sender
 from services.agent.timezones import TimeZoneStore
 from services.agent.tools.base import AgentTool
 from services.agent.tools.calendar import CalendarPort, build_calendar_tools
@@ -23,7 +25,8 @@ from services.agent.tools.clock import build_clock_tools
 from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
-from shared.consumer import PartitionedConsumer
+from shared.consumer import Delivery, PartitionedConsumer
+from shared.events import Event, MessageTranscribed
 
 
 def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore) -> list[AgentTool]:
@@ -64,7 +67,14 @@ async def open_agent(
         await pool.close()
 
 
+async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
+    """`handle_text`, after recovering the sender of an input upcast from v1 (see `senders`)."""
+    if isinstance(event, MessageTranscribed):
+        event = await with_identity(event, functools.partial(find_sender, agent.bus))
+    await handle_text(event, delivery, agent)
+
+
 def consumer(agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
     return PartitionedConsumer(
-        agent.bus, "agent", "text", functools.partial(handle_text, agent=agent), settings.ack_policy()
+        agent.bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
     )

@@ -53,7 +53,7 @@ class AgentSettings(WorkerSettings):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "AgentSettings":
+    def _check(self) -> AgentSettings:
         if not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL (the agent keeps its memory there)")
         try:

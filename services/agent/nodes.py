@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
@@ -179,7 +179,7 @@ class TurnNodes:
             usage=dict(state.get("usage") or {"input_tokens": 0, "output_tokens": 0}),
             tool_calls=list(state.get("tool_calls") or []),
             latency_ms=round((time.time() - turn["started_at"]) * 1000, 1),
-            composed_at=datetime.now(timezone.utc).isoformat(),
+            composed_at=datetime.now(UTC).isoformat(),
             turn=turn,
             failure=state.get("failure"),
         )

@@ -24,7 +24,7 @@ class OutboundSettings(WorkerSettings):
     request_timeout_s: float = Field(10.0, alias="OUTBOUND_REQUEST_TIMEOUT_S", gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "OutboundSettings":
+    def _check(self) -> OutboundSettings:
         if not self.twilio_account_sid or not self.twilio_auth_token:
             raise ValueError(
                 "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from dataclasses import dataclass
 
@@ -17,6 +15,7 @@ from shared.bus import Bus
 from shared.consumer import Delivery
 from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
 from shared.logging import get_logger
+from shared.retry import Backoff, retry
 
 log = get_logger(__name__)
 
@@ -30,14 +29,13 @@ PACED_SECONDS = Counter("switchboard_outbound_paced_seconds_total", "Time spent 
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
+    """Twilio sends: exponential backoff capped at 8 s, each wait between half and all of it."""
+
     attempts: int = 5
     base_s: float = 0.5
     cap_s: float = 8.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter around it, bounded by `cap_s`."""
-        return min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    jitter: float = 0.5
 
 
 @dataclass
@@ -53,21 +51,26 @@ class Outbound:
     max_deliver: int
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SendError) and not exc.permanent
+
+
+def _note_retry(exc: BaseException, attempt: int) -> None:
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    RETRIES.labels(str(status or "connection")).inc()
+    log.warning("twilio_retry", attempt=attempt, status=status, code=code)
+
+
 async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> str:
-    for attempt in range(1, deps.retry.attempts + 1):
+    async def send_once() -> str:
         PACED_SECONDS.inc(await deps.pacer.wait(from_))
         started = time.perf_counter()
         try:
             return await deps.twilio.send(from_, to, body, deps.status_callback)
-        except SendError as exc:
-            if exc.permanent or attempt == deps.retry.attempts:
-                raise
-            RETRIES.labels(str(exc.status or "connection")).inc()
-            log.warning("twilio_retry", attempt=attempt, status=exc.status, code=exc.code)
-            await asyncio.sleep(deps.retry.delay(attempt))
         finally:
             SEND_SECONDS.observe(time.perf_counter() - started)
-    raise AssertionError("unreachable")
+
+    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry)
 
 
 async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound) -> None:

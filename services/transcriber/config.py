@@ -52,7 +52,7 @@ class TranscriberSettings(WorkerSettings):
     download_attempts: int = Field(3, alias="TRANSCRIBER_DOWNLOAD_ATTEMPTS", ge=1, le=10)
 
     @model_validator(mode="after")
-    def _check(self) -> "TranscriberSettings":
+    def _check(self) -> TranscriberSettings:
         if not self.twilio_account_sid or not self.twilio_auth_token:
             raise ValueError(
                 "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required to download media "

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from services.agent.migrations import migrate as migrate_agent
+from services.calendar.migrations import migrate as migrate_calendar
 from shared.bus import Bus, connect
 from shared.events import MessageReceived, MessageSent, MessageTranscribed, ReplyComposed, decode
-from services.calendar.migrations import migrate as migrate_calendar
 from switchboard.infra import free_port
 from switchboard.sandbox.server import TwilioEmulator
 from tests.bench.gateway_stack import ServerProcess, cpu_seconds
@@ -97,7 +97,7 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
                     while len(received[address]) < expected:
                         try:
                             await asyncio.wait_for(arrived[address].wait(), 30)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             raise RuntimeError(f"no reply to {user}'s message {n} ({sid}) within 30 s") from None
                         arrived[address].clear()
                     if n:  # the first message of each user warms up its conversation

@@ -92,20 +92,20 @@ class FakeOpenAIChat:
 
     # --- the script ------------------------------------------------------------------
 
-    def reply(self, text: str) -> "FakeOpenAIChat":
+    def reply(self, text: str) -> FakeOpenAIChat:
         self._script.append(Answer(text))
         return self
 
-    def call_tool(self, name: str, args: dict[str, Any], *more: tuple[str, dict[str, Any]], text: str | None = None) -> "FakeOpenAIChat":
+    def call_tool(self, name: str, args: dict[str, Any], *more: tuple[str, dict[str, Any]], text: str | None = None) -> FakeOpenAIChat:
         self._script.append(Answer(text, [(name, args), *more]))
         return self
 
-    def fail(self, status: int = 500, count: int = 1) -> "FakeOpenAIChat":
+    def fail(self, status: int = 500, count: int = 1) -> FakeOpenAIChat:
         for _ in range(count):
             self._script.append(Answer(status=status))
         return self
 
-    def respond_with(self, responder: Responder, count: int = 1) -> "FakeOpenAIChat":
+    def respond_with(self, responder: Responder, count: int = 1) -> FakeOpenAIChat:
         for _ in range(count):
             self._script.append(responder)
         return self
@@ -149,7 +149,7 @@ class FakeOpenAIChat:
         self.answers.append(body)
         return 200, body
 
-    def start(self) -> "FakeOpenAIChat":
+    def start(self) -> FakeOpenAIChat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -206,7 +206,7 @@ class FakeOpenAIChat:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeOpenAIChat":
+    def __enter__(self) -> FakeOpenAIChat:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

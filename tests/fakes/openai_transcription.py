@@ -116,7 +116,7 @@ class FakeOpenAITranscription:
             answer.update(task="transcribe", language=canned.language, duration=canned.duration, segments=[])
         return 200, "application/json", json.dumps(answer).encode()
 
-    def start(self) -> "FakeOpenAITranscription":
+    def start(self) -> FakeOpenAITranscription:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,7 +145,7 @@ class FakeOpenAITranscription:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "FakeOpenAITranscription":
+    def __enter__(self) -> FakeOpenAITranscription:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

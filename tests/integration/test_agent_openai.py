@@ -25,7 +25,12 @@ from shared.events import AgentFailed, ReplyComposed
 from tests.fakes.calendar_rig import OWNER_B, calendar_rig, conversation_of
 from tests.fakes.openai_chat import Answer, FakeOpenAIChat
 from tests.integration.test_agent_memory import (
-    OWNER_A, Recorder, agent_settings, running_agent, send_text, wait_until,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    wait_until,
 )
 
 MADRID = ZoneInfo("Europe/Madrid")

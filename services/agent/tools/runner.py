@@ -24,7 +24,7 @@ async def run_tool_call(tool: AgentTool | None, call: dict, ctx: ToolContext, ti
         return f"Error: invalid arguments for {tool.name} ({fields}).", False, {}
     except ToolFailed as exc:
         return f"Error: {exc.message}", False, {}
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         return f"Error: {tool.name} took too long to answer.", False, {}
     except Exception as exc:  # a bug or an outage in a tool must not break the thread
         log.warning("tool_crashed", tool=tool.name, error=repr(exc)[:300])
