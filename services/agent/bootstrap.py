@@ -41,6 +41,7 @@ def graph_options(settings: AgentSettings) -> GraphOptions:
     return GraphOptions(
         prompt=load_prompt(settings.prompt_file),
         max_tool_steps=settings.max_tool_steps,
+        max_tool_calls_per_round=settings.max_tool_calls_per_round,
         context_tokens=settings.context_tokens,
         history_turns=settings.history_turns,
         llm_retry=LlmRetry(settings.llm_attempts, settings.llm_retry_base_s),

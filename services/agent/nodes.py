@@ -39,6 +39,7 @@ class GraphOptions:
     model_label: str | None = None
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
+    max_tool_calls_per_round: int = 8
 
 
 class TurnNodes:
@@ -147,7 +148,16 @@ class TurnNodes:
         zone = state["time_zone"]
         conversation = config["configurable"]["thread_id"]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
-        for call in state["messages"][-1].tool_calls:
+        for index, call in enumerate(state["messages"][-1].tool_calls):
+            if index >= self.options.max_tool_calls_per_round:
+                # A model asking for dozens of calls at once (a loop, or a hostile prompt) gets an
+                # answer for each, but only the first few run: a turn's work stays bounded.
+                metrics.TOOL_CALLS.labels("skipped", "error").inc()
+                records.append({"name": call["name"][:64], "ok": False})
+                results.append(ToolMessage(
+                    f"Error: not run; at most {self.options.max_tool_calls_per_round} tool calls run per step.",
+                    tool_call_id=call["id"], name=call["name"], status="error"))
+                continue
             # The same turn run again (after a crash) makes the same calls under the same keys.
             nth = sum(1 for record in records if record["name"] == call["name"])
             ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
