@@ -109,6 +109,13 @@ class AckPolicy:
     def pull_expires_s(self) -> float:
         return max(0.2, min(self.fetch_timeout_s, self.pin_timeout_s / 3))
 
+    @property
+    def held_limit(self) -> int:
+        """Events one replica holds across its partitions: enough to keep every slot busy
+        while some lanes wait, and no more, so a backlog stays visible as consumer lag
+        (what KEDA scales on) instead of hiding in one replica's memory."""
+        return 2 * self.concurrency
+
     def delay_after(self, deliveries: int) -> float:
         return self.backoff_s[min(deliveries, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
 
@@ -207,6 +214,7 @@ class PartitionedConsumer:
         self.slots = asyncio.Semaphore(policy.concurrency)  # made again in run(): tests swap the policy
         self.owned: dict[int, _Owned] = {}
         self.partitions = 0
+        self.room_freed = asyncio.Event()
         self.progress: Progress
         self.membership: Membership
 
@@ -287,10 +295,22 @@ class PartitionedConsumer:
     async def consumer_state(self, durable: str) -> dict:
         return await consumer_state(self.bus.nc, self.bus.stream, durable)
 
+    def held(self) -> int:
+        return sum(o.lanes.held for o in self.owned.values() if o.lanes is not None)
+
+    def room(self, lanes: PartitionLanes) -> int:
+        """How many more events this partition may take now (its share of the replica's room)."""
+        free = self.policy.held_limit - self.held()
+        serving = max(1, sum(1 for o in self.owned.values() if not o.release.is_set()))
+        return min(self.policy.buffer - lanes.held, -(-free // serving) if free > 0 else 0)
+
     def metrics_changed(self) -> None:
         lanes = [owned.lanes for owned in self.owned.values() if owned.lanes is not None]
-        self.metrics.held.set(sum(pl.held for pl in lanes))
+        held = sum(pl.held for pl in lanes)
+        self.metrics.held.set(held)
         self.metrics.lanes.set(sum(len(pl.lanes) for pl in lanes))
+        if held < self.policy.held_limit:
+            self.room_freed.set()
 
     async def _serve(self, partition: int, release: asyncio.Event) -> None:
         """Pull one partition while it is ours; then finish what is held and unpin."""
@@ -329,8 +349,19 @@ class PartitionedConsumer:
 
     async def _pull_until(self, release: asyncio.Event, puller: PinnedPuller, lanes: PartitionLanes) -> None:
         while not release.is_set():
+            room = self.room(lanes)
+            if room <= 0:
+                self.room_freed.clear()
+                room = self.room(lanes)  # room freed just before the clear is not missed
+            if room <= 0:
+                # Full: keep the pin (a request that takes nothing) and wait for room.
+                with contextlib.suppress(Exception):
+                    await puller.keep_pin()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.room_freed.wait(), self.policy.pull_expires_s)
+                continue
             try:
-                async for msg in puller.pull(self.policy.buffer - lanes.held):
+                async for msg in puller.pull(room):
                     lanes.add(msg)
             except PinLost as exc:
                 # The server moved the pin (we were silent too long, or membership views

@@ -86,8 +86,6 @@ class PartitionLanes:
         self.lanes: dict[str, Lane] = {}
         self.ack_floor = 0
         self._floor_read_at = 0.0
-        self.space = asyncio.Event()
-        self.space.set()
 
     @property
     def held(self) -> int:
@@ -158,7 +156,6 @@ class PartitionLanes:
                 finally:
                     lane.running = None
                 lane.held.pop(seq, None)
-                self.space.set()
                 self.consumer.metrics_changed()
         finally:
             if not lane.held and self.lanes.get(lane.conversation) is lane:
@@ -168,7 +165,7 @@ class PartitionLanes:
     async def _ack(self, msg: Msg) -> None:
         with contextlib.suppress(Exception):
             await msg.ack()
-        self.space.set()
+        self.consumer.metrics_changed()
 
     async def heartbeat(self) -> None:
         """Keep every held event from being redelivered while it waits or runs."""
