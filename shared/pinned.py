@@ -18,9 +18,13 @@ from typing import AsyncIterator
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from prometheus_client import Counter
 
 GROUP = "owner"
 PIN_HEADER = "Nats-Pin-Id"
+
+PULLS = Counter("switchboard_consumer_pull_requests_total", "Pull requests sent (the idle cost of a stage)",
+                ["consumer"])
 
 
 class ConsumerApiError(RuntimeError):
@@ -108,6 +112,7 @@ class PinnedPuller:
         self.durable = durable
         self.expires_s = expires_s
         self.pin_id: str | None = None
+        self._pulls = PULLS.labels(durable.rsplit("-p", 1)[0])
         self._inbox = nc.new_inbox()
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._sub = None
@@ -132,6 +137,7 @@ class PinnedPuller:
         request: dict = {"batch": max(1, batch), "expires": _ns(self.expires_s), "group": GROUP}
         if self.pin_id:
             request["id"] = self.pin_id
+        self._pulls.inc()
         await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}",
                               json.dumps(request).encode(), reply=self._inbox)
         received = 0
@@ -166,6 +172,7 @@ class PinnedPuller:
         if not self.pin_id:
             return
         request = {"batch": 1, "max_bytes": 1, "expires": _ns(self.expires_s), "group": GROUP, "id": self.pin_id}
+        self._pulls.inc()
         await self.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}",
                               json.dumps(request).encode(), reply=self.nc.new_inbox())
 
