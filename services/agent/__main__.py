@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-
-from services.agent.bootstrap import consumer, open_agent
 from services.agent.config import AgentSettings
-from shared.bus import Bus
-from shared.runtime import run_worker
 from shared.settings import load_settings
+
+if TYPE_CHECKING:
+    from shared.bus import Bus
 
 
 async def main(settings: AgentSettings) -> None:
+    # LangGraph, LangChain, psycopg and SQLAlchemy take seconds to import: only once the
+    # configuration is good, so a bad one exits 78 at once (tests/integration/test_startup.py).
+    from services.agent.bootstrap import consumer, open_agent
+    from shared.runtime import run_worker
+
     ready = {"postgres": False}
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-
+from typing import TYPE_CHECKING
 
 from services.audit.config import AuditSettings
-from services.audit.database import DatabaseHealth
-from services.audit.service import run_audit
 from shared.settings import load_settings
-from shared.bus import Bus
-from shared.runtime import run_worker
+
+if TYPE_CHECKING:
+    from shared.bus import Bus
 
 
 async def main(settings: AuditSettings) -> None:
+    # SQLAlchemy and the projection only once the configuration is good (a bad one exits 78 at once).
+    from services.audit.database import DatabaseHealth
+    from services.audit.service import run_audit
+    from shared.runtime import run_worker
+
     health = DatabaseHealth()
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:

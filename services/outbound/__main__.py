@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
-
+from typing import TYPE_CHECKING
 
 from services.outbound.config import OutboundSettings
-from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
-from services.outbound.ledger import SentLedger
-from services.outbound.pacing import SenderPacer
-from services.outbound.twilio_api import TwilioMessages
 from shared.settings import load_settings
-from shared.bus import Bus
-from shared.consumer import PartitionedConsumer
-from shared.runtime import run_worker
+
+if TYPE_CHECKING:
+    from shared.bus import Bus
 
 
 async def main(settings: OutboundSettings) -> None:
+    # The handler, ledger and consumer only once the configuration is good (a bad one exits 78 at once).
+    from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
+    from services.outbound.ledger import SentLedger
+    from services.outbound.pacing import SenderPacer
+    from services.outbound.twilio_api import TwilioMessages
+    from shared.consumer import PartitionedConsumer
+    from shared.runtime import run_worker
+
     async def work(bus: Bus, stop: asyncio.Event) -> None:
         twilio = TwilioMessages(
             settings.twilio_account_sid or "", settings.twilio_auth_token or "",

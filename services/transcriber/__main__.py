@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import functools
-
+from typing import TYPE_CHECKING
 
 from services.transcriber.config import TranscriberSettings
-from services.transcriber.download import MediaDownloader
-from services.transcriber.engines import SpeechEngine
-from services.transcriber.engines.local import LocalWhisper, bundled_model
-from services.transcriber.engines.openai_api import OpenAITranscriber
-from services.transcriber.handler import Transcriber, transcribe_message
-from services.transcriber.transcription import VoicePipeline
 from shared.settings import load_settings
-from shared.bus import Bus
-from shared.consumer import PartitionedConsumer
-from shared.runtime import run_worker
+
+if TYPE_CHECKING:
+    from services.transcriber.engines import SpeechEngine
+    from shared.bus import Bus
 
 
 def build_engine(settings: TranscriberSettings) -> SpeechEngine:
+    # Each engine imports its own library (openai, faster-whisper) only when chosen.
     if settings.engine == "openai":
+        from services.transcriber.engines.openai_api import OpenAITranscriber
+
         return OpenAITranscriber(
             settings.openai_api_key or "", settings.openai_model, settings.openai_base_url,
             settings.openai_timeout_s, settings.openai_retries,
         )
+    from services.transcriber.engines.local import LocalWhisper, bundled_model
+
     if settings.model_path is not None:
         path, name = settings.model_path, settings.model_path.name
     else:
@@ -33,6 +33,13 @@ def build_engine(settings: TranscriberSettings) -> SpeechEngine:
 
 
 async def main(settings: TranscriberSettings) -> None:
+    # The pipeline and the consumer only once the configuration is good (a bad one exits 78 at once).
+    from services.transcriber.download import MediaDownloader
+    from services.transcriber.handler import Transcriber, transcribe_message
+    from services.transcriber.transcription import VoicePipeline
+    from shared.consumer import PartitionedConsumer
+    from shared.runtime import run_worker
+
     engine = build_engine(settings)
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
