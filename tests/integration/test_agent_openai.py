@@ -270,25 +270,32 @@ async def test_prompt_tokens_stay_within_the_budget_over_a_thousand_turns():
         assert final["reply"]["usage"]["input_tokens"] <= budget
 
 
-async def test_a_turn_that_fails_half_way_resumes_without_calling_the_model_or_the_tools_again(
-        database_url, bus, monkeypatch):
+async def test_a_turn_that_fails_half_way_resumes_without_calling_the_model_again(database_url, bus, monkeypatch):
+    # The fault: the `tools` step runs the model's create_event for real, then the process
+    # loses Postgres before the step ends. The checkpoint keeps what `chat` stored (the
+    # model's answer asking for the tool); the redelivered input must resume at `tools`
+    # (the same call under the same idempotency key) and not ask the model again.
     from services.agent.nodes import TurnNodes
 
-    real_compose, failures = TurnNodes.compose, iter([RuntimeError("Postgres went away")])
+    real_run_tools, fired = TurnNodes.run_tools, []
 
-    async def compose_fails_once(self, state, config):
-        if (error := next(failures, None)) is not None:
-            raise error
-        return await real_compose(self, state, config)
+    async def run_tools_then_fail_once(self, state, config):
+        update = await real_run_tools(self, state, config)
+        if not fired:
+            fired.append(state["messages"][-1].tool_calls[0]["name"])
+            raise RuntimeError("Postgres went away")
+        return update
 
-    monkeypatch.setattr(TurnNodes, "compose", compose_fails_once)
+    monkeypatch.setattr(TurnNodes, "run_tools", run_tools_then_fail_once)
     with FakeOpenAIChat() as llm:
         llm.respond_with(schedule_lunch).respond_with(confirm("created"))
         async with Recorder(bus) as seen, calendar_rig(bus, database_url) as rig, \
                 running_agent(bus, llm_settings(database_url, bus, llm)):
             reply = await say(bus, seen, "schedule lunch with Ana tomorrow at 1")
             events = await events_of(rig, OWNER_A)
-        assert llm.calls == 2 and len(events) == 1  # resumed at `compose`: nothing ran twice
+        assert fired == ["create_event"]  # the fault fired, after the tool had run
+        assert llm.calls == 2  # resumed at `tools`: the model was not asked for the tool call again
+        assert len(events) == 1  # the tool ran twice under one key: one event
         assert reply.data.text.startswith("Done! Lunch with Ana") and len(seen.of(ReplyComposed)) == 1
 
 
