@@ -30,6 +30,7 @@ from shared.consumer import AckPolicy, PartitionedConsumer
 from shared.events import Event, Media, MessageReceived, MessageReceivedData, MessageTranscribed, decode, utcnow
 from shared.ids import conversation_id
 from switchboard.sandbox.server import TwilioEmulator
+from tests.waiting import scaled
 
 SID, TOKEN = "AC" + "2" * 32, "sandbox-token-for-transcriber-tests"
 BUSINESS = "+14155238886"
@@ -74,14 +75,15 @@ async def texts(bus: Bus) -> list[MessageTranscribed]:
     return [e for e in await stream_events(bus) if isinstance(e, MessageTranscribed)]
 
 
-async def wait_for_texts(bus: Bus, count: int, timeout: float = 30.0) -> list[MessageTranscribed]:
-    deadline = time.monotonic() + timeout
+async def wait_for_texts(bus: Bus, count: int, timeout: float = 60.0) -> list[MessageTranscribed]:
+    """Wait for `count` text events; the deadline (scaled by TEST_TIME_FACTOR) only ends a hung test."""
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         found = await texts(bus)
         if len(found) >= count:
             return found
         if time.monotonic() > deadline:
-            raise AssertionError(f"{len(found)} text events after {timeout}s, expected {count}")
+            raise AssertionError(f"{len(found)} text events after {scaled(timeout):.0f}s, expected {count}")
         await asyncio.sleep(0.05)
 
 

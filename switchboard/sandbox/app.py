@@ -68,6 +68,10 @@ class Emulator:
     async def create_message(self, request: Request) -> Response:
         self.check_account(request)
         self.state.requests_seen += 1
+        if self.state.hold_after is not None and self.state.requests_seen > self.state.hold_after:
+            self.state.held += 1
+            await self.state.released.wait()
+            raise TwilioError(500, 20500)  # answered only once released, and never accepted
         fault = self.state.next_fault()
         if fault is not None:
             if fault.kind == "latency":

@@ -57,6 +57,7 @@ class TwilioEmulator:
         return self
 
     async def stop(self) -> None:
+        self.release()
         if self.emulator:
             for task in list(self.emulator.tasks):
                 task.cancel()
@@ -78,6 +79,15 @@ class TwilioEmulator:
 
     def inject(self, kind: str, count: int = 1, latency_ms: float = 0.0) -> None:
         self.state.inject(kind, count, latency_ms)
+
+    def hold_after(self, accepted: int) -> None:
+        """A test's hook to stop a sender between two messages: every Messages API request after
+        the first `accepted` waits unanswered until `release()`, then fails (500) unrecorded."""
+        self.state.hold_after = accepted
+
+    def release(self) -> None:
+        self.state.hold_after = None
+        self.state.released.set()
 
     async def send_inbound(
         self, user: str, business: str, body: str = "", media: list[tuple[bytes, str]] = (),

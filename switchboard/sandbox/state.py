@@ -49,6 +49,9 @@ class SandboxState:
     media: dict[str, Media] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)
     requests_seen: int = 0
+    hold_after: int | None = None  # Messages API requests past this many wait, unanswered, for `released`
+    held: int = 0
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _index: itertools.count = field(default_factory=lambda: itertools.count(1))
 

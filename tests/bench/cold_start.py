@@ -3,6 +3,7 @@
     python -m tests.bench.cold_start                      # this checkout, 3 runs each
     python -m tests.bench.cold_start --repo /tmp/before   # another checkout (`git archive <rev> | tar -x -C /tmp/before`)
     python -m tests.bench.cold_start --runs 3 --up-runs 3 --only agent,audit
+    python -m tests.bench.cold_start --bad-config-only --runs 5   # exec to exit 78, no servers
 
 One nats-server and one Postgres (embedded wheel, fsync off) are started for the service
 runs and the stream is provisioned as `up` does; each service runs once unrecorded first (its stream, schema and migrations exist
@@ -84,6 +85,16 @@ def start_once(service: str, repo: Path, env: dict[str, str], port: int, timeout
             proc.wait(10)
 
 
+def time_bad_config(service: str, repo: Path) -> float:
+    """Seconds from exec to exit 78 with PARTITIONS=0 (out of range for every service)."""
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(repo), "PARTITIONS": "0"}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", f"services.{service}"], cwd=repo, env=env, capture_output=True)
+    if done.returncode != 78:
+        raise RuntimeError(f"{service} exited {done.returncode} on a bad configuration, not 78")
+    return time.perf_counter() - started
+
+
 def time_services(repo: Path, names: list[str], runs: int, timeout: float) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         nats = NatsServer(Path(tmp) / "nats").start()
@@ -144,6 +155,8 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=HERE, help="the checkout whose services to start")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--up-runs", type=int, default=3, help="0 skips `switchboard up`")
+    parser.add_argument("--bad-config-only", action="store_true",
+                        help="only time a misconfigured start (exec to exit 78); no servers")
     parser.add_argument("--only", default=",".join(SERVICES), help="comma-separated services")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
@@ -151,7 +164,16 @@ def main() -> None:
     load_before = os.getloadavg()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                             text=True).stdout.strip() or str(repo)
-    results = time_services(repo, [name for name in args.only.split(",") if name], args.runs, args.timeout)
+    names = [name for name in args.only.split(",") if name]
+    if args.bad_config_only:
+        bad = {name: [time_bad_config(name, repo) for _ in range(args.runs)] for name in names}
+        print(f"commit {commit}; load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after\n")
+        print("| misconfigured start | seconds to exit 78: median (runs) |")
+        print("|---|---|")
+        for service, samples in bad.items():
+            print(f"| `python -m services.{service}` | {cell(samples)} |")
+        return
+    results = time_services(repo, names, args.runs, args.timeout)
     ups = []
     for _ in range(args.up_runs):
         ups.append(time_up(repo, args.timeout))

@@ -28,6 +28,7 @@ from shared.events import Event, MessageTranscribed, MessageTranscribedData, dec
 from shared.ids import conversation_id
 from shared.settings import driver_url
 from tests.fakes.calendar_rig import BUSINESS, OWNER_A, OWNER_B
+from tests.waiting import scaled
 
 FAST = AckPolicy(max_deliver=4, backoff_s=(0.05, 0.1, 0.2), ack_wait_s=5, fetch_timeout_s=0.2)
 __all__ = ["BUSINESS", "OWNER_A", "OWNER_B"]
@@ -107,7 +108,8 @@ class Recorder:
 
 
 async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
+    """Poll until `predicate` holds; the deadline (scaled by TEST_TIME_FACTOR) only ends a hung test."""
+    deadline = time.monotonic() + scaled(timeout)
     while not (await result if asyncio.iscoroutine(result := predicate()) else result):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -8,7 +8,6 @@ import random
 from typing import Any, ClassVar
 
 import pytest
-
 from prometheus_client import REGISTRY
 
 from services.agent.offline.model import OfflineAssistant
@@ -35,9 +34,12 @@ class SlowOffline(OfflineAssistant):
 
     delay_s: ClassVar[float] = 0.0
     seen: ClassVar[list] = []
+    gate: ClassVar[asyncio.Event | None] = None  # a test's hook: answer only once it is set
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs: Any):
         self.seen.append([m.content for m in messages if m.type == "human"])
+        if self.gate is not None:
+            await self.gate.wait()
         await asyncio.sleep(self.delay_s)
         return await super()._agenerate(messages, stop, run_manager, **kwargs)
 
@@ -119,18 +121,22 @@ async def test_three_messages_typed_a_second_apart_still_get_one_answer(database
 
 
 async def test_messages_sent_while_a_turn_runs_are_answered_together_in_the_next_turn(database_url, bus):
-    SlowOffline.delay_s, SlowOffline.seen = 0.8, []
-    async with Recorder(bus) as seen, running_agent(bus, agent_settings(database_url, bus), model=SlowOffline()):
-        first, _ = await send_text(bus, OWNER_A, "hello")
-        await asyncio.sleep(0.3)  # the first turn is running now
-        second, _ = await send_text(bus, OWNER_A, "help")
-        third, _ = await send_text(bus, OWNER_A, "thanks")
-        await wait_until(lambda: len(seen.of(ReplyComposed)) >= 2, timeout=15)
-        await wait_until(lambda: consumers_idle(bus))
-        answered = [list(r.data.in_reply_to) for r in seen.of(ReplyComposed)]
-        assert answered == [[first.data.message_sid], [second.data.message_sid, third.data.message_sid]]
-        assert SlowOffline.seen[-1][-2:] == ["help", "thanks"]
-        assert "You're welcome" in seen.of(ReplyComposed)[-1].data.text
+    SlowOffline.delay_s, SlowOffline.seen, SlowOffline.gate = 0.0, [], asyncio.Event()
+    try:
+        async with Recorder(bus) as seen, running_agent(bus, agent_settings(database_url, bus), model=SlowOffline()):
+            first, _ = await send_text(bus, OWNER_A, "hello")
+            await wait_until(lambda: SlowOffline.seen)  # the first turn is at the model now
+            second, _ = await send_text(bus, OWNER_A, "help")
+            third, _ = await send_text(bus, OWNER_A, "thanks")
+            SlowOffline.gate.set()  # both are stored: the first turn may end
+            await wait_until(lambda: len(seen.of(ReplyComposed)) >= 2, timeout=15)
+            await wait_until(lambda: consumers_idle(bus))
+            answered = [list(r.data.in_reply_to) for r in seen.of(ReplyComposed)]
+            assert answered == [[first.data.message_sid], [second.data.message_sid, third.data.message_sid]]
+            assert SlowOffline.seen[-1][-2:] == ["help", "thanks"]
+            assert "You're welcome" in seen.of(ReplyComposed)[-1].data.text
+    finally:
+        SlowOffline.gate = None  # never left for another test
 
 
 async def test_a_redelivery_after_a_crash_between_publish_and_ack_makes_no_second_llm_call_or_reply(database_url, bus):

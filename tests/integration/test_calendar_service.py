@@ -23,6 +23,7 @@ from shared.calendar import CalendarClient, CreateEvent, ListEvents
 from shared.settings import driver_url
 from switchboard.infra import free_port
 from tests.fakes.calendar_rig import OWNER_A, conversation_of
+from tests.waiting import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,13 +69,13 @@ async def test_python_m_services_calendar_serves_and_stops_cleanly(bus, database
     log = (tmp_path / "calendar.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "services.calendar"], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(60)  # a start-up, not a measurement: see tests/bench/cold_start.py
         while health(port, "/readyz") != 200:
             assert proc.poll() is None, (tmp_path / "calendar.log").read_text()
             assert time.monotonic() < deadline, "calendar never became ready"
             await asyncio.sleep(0.1)
 
-        info = json.loads((await bus.nc.request("$SRV.INFO.calendar", b"", timeout=2)).data)
+        info = json.loads((await bus.nc.request("$SRV.INFO.calendar", b"", timeout=scaled(10))).data)
         assert info["name"] == "calendar"
         assert {e["subject"] for e in info["endpoints"]} == {
             "calendar.create", "calendar.list", "calendar.get", "calendar.update", "calendar.delete",
@@ -87,7 +88,7 @@ async def test_python_m_services_calendar_serves_and_stops_cleanly(bus, database
         assert [e.event_id for e in listed.events] == [created.event.event_id]
 
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+        assert proc.wait(scaled(30)) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

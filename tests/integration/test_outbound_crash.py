@@ -13,6 +13,7 @@ from shared.events import MessageSent, ReplyComposed, ReplyComposedData, decode
 from shared.ids import conversation_id
 from switchboard.infra import free_port
 from switchboard.sandbox.server import TwilioEmulator
+from tests.waiting import scaled
 
 SID, TOKEN = "AC" + "4" * 32, "crash-test-token"
 USER, BUSINESS = "+34600999000", "+14155238886"
@@ -35,7 +36,7 @@ async def sent_parts(bus) -> list[int]:
 
 
 async def wait_for(check, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
@@ -52,20 +53,24 @@ async def test_killed_after_part_one_resumes_without_resending_it(bus, nats_serv
         ),
     )
     async with TwilioEmulator(SID, TOKEN) as emulator:
+        # The hook: Twilio accepts part 1 and leaves every later request unanswered, so the
+        # process is stopped after part 1 however slow the machine is (no race with pacing).
+        emulator.hold_after(1)
         first = start_outbound(nats_server.url, emulator.url)
         try:
             await bus.publish(event, msg_id="reply:crash")
 
-            async def part_one_recorded() -> bool:
-                return await sent_parts(bus) == [1]
+            async def stopped_after_part_one() -> bool:
+                return emulator.state.held >= 1 and await sent_parts(bus) == [1]
 
-            await wait_for(part_one_recorded, timeout=30)
+            await wait_for(stopped_after_part_one, timeout=30)
             first.send_signal(signal.SIGKILL)  # no cleanup, no ack: the process is gone
-            first.wait(10)
+            first.wait(scaled(10))
         finally:
             if first.poll() is None:
                 first.kill()
-        assert len(emulator.sent_to(USER)) == 1
+        assert len(emulator.sent_to(USER)) == 1 and emulator.state.held >= 1  # the hook fired
+        emulator.release()
 
         second = start_outbound(nats_server.url, emulator.url)
         try:
@@ -76,6 +81,6 @@ async def test_killed_after_part_one_resumes_without_resending_it(bus, nats_serv
             await wait_for(all_parts_recorded, timeout=60)
         finally:
             second.send_signal(signal.SIGTERM)
-            assert second.wait(20) == 0
+            assert second.wait(scaled(20)) == 0
         bodies = [m["body"] for m in emulator.sent_to(USER)]
     assert bodies == paragraphs

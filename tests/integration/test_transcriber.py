@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 
 import asyncpg
 import pytest
@@ -36,6 +37,7 @@ from tests.transcriber_rig import (  # noqa: F401 - fixtures
     voice,
     wait_for_texts,
 )
+from tests.waiting import scaled
 
 SPOKEN = [name for name, note in NOTES.items() if note["key_words"]]
 
@@ -124,10 +126,11 @@ async def test_voice_note_then_typed_text_100ms_later_reach_the_agent_in_order(b
     assert second.data.message_sid == typed_sid and second.data.text == "and move the gym to Monday"
 
 
-async def audited_texts(database_url: str, count: int, timeout: float = 20.0) -> list[dict]:
+async def audited_texts(database_url: str, count: int, timeout: float = 60.0) -> list[dict]:
     connection = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + scaled(timeout)
     try:
-        for _ in range(int(timeout / 0.1)):
+        while True:
             try:
                 rows = await connection.fetch(
                     "SELECT payload FROM audit.events WHERE type = 'MessageTranscribed' ORDER BY stream_seq"
@@ -136,10 +139,11 @@ async def audited_texts(database_url: str, count: int, timeout: float = 20.0) ->
                 rows = []
             if len(rows) >= count:
                 return [json.loads(r["payload"]) for r in rows]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"audit holds {len(rows)} text events, expected {count}")
             await asyncio.sleep(0.1)
     finally:
         await connection.close()
-    raise AssertionError(f"audit holds {len(rows)} text events, expected {count}")
 
 
 async def test_bad_media_gives_a_failure_event_in_audit_and_never_blocks_the_conversation(
