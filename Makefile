@@ -12,13 +12,14 @@ LOCK := requirements.lock
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test lock bench
+.PHONY: help install up test lock bench chaos
 
 help:
 	@echo "make install  create .venv and install the locked dependencies and the project"
 	@echo "make up       run the whole system locally (Ctrl-C stops it)"
 	@echo "make test     run the whole test suite"
 	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
+	@echo "make chaos    kill services, nats-server and Postgres under load and account for every message"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
 
 $(BIN)/python:
@@ -44,6 +45,9 @@ test: install
 
 bench: install
 	bash tests/bench/run.sh $(ARGS)
+
+chaos: install
+	$(BIN)/python -m tests.chaos.run $(ARGS)
 
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 --output-file $(LOCK)
