@@ -61,7 +61,7 @@ class Membership:
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, ttl_s: float, replicas: int = 1,
-                   me: str | None = None) -> "Membership":
+                   me: str | None = None) -> Membership:
         try:
             kv = await js.key_value(bucket)
         except BucketNotFoundError:
