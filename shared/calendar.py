@@ -23,7 +23,9 @@ from typing import Annotated, TypeVar
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError, TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from shared.text import clean_text
 
 SERVICE_NAME = "calendar"
 SERVICE_VERSION = "1.0.0"
@@ -62,8 +64,13 @@ class CalendarError(Exception):
 
 # --- requests ------------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=8000)]
+def _cleaned(value: object) -> object:
+    # NUL and other control characters never reach a calendar (Postgres rejects NUL)
+    return clean_text(value) if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_cleaned), StringConstraints(strip_whitespace=True, max_length=500)]
+LongText = Annotated[str, BeforeValidator(_cleaned), StringConstraints(max_length=8000)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 

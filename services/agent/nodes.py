@@ -14,11 +14,12 @@ from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
 from services.agent.prompt import system_message
-from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_reply, message_text, stable_id
+from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
 from services.agent.state import AgentState, Reply
 from services.agent.tools.base import AgentTool, ToolContext
 from services.agent.tools.runner import run_tool_call
 from shared.logging import get_logger
+from shared.text import clean_text
 
 log = get_logger(__name__)
 
@@ -122,6 +123,7 @@ class TurnNodes:
             answer = AIMessage(APOLOGY)
         finally:
             metrics.LLM_SECONDS.labels(self.label).observe(time.perf_counter() - started)
+        answer = clean_answer(answer)
         if answer.usage_metadata:
             usage["input_tokens"] += answer.usage_metadata.get("input_tokens", 0)
             usage["output_tokens"] += answer.usage_metadata.get("output_tokens", 0)
@@ -157,7 +159,7 @@ class TurnNodes:
             changes.update(change)
             metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()
             records.append({"name": call["name"][:64], "ok": ok})
-            results.append(ToolMessage(content[: self.options.tool_result_chars], tool_call_id=call["id"],
+            results.append(ToolMessage(clean_text(content, self.options.tool_result_chars), tool_call_id=call["id"],
                                        name=call["name"], status="success" if ok else "error"))
         return {"messages": results, "tool_calls": records, "rounds": state.get("rounds", 0) + 1, **changes}
 

@@ -17,6 +17,7 @@ from shared.bus import Bus
 from shared.consumer import Delivery
 from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
 from shared.logging import get_logger
+from shared.text import clean_text
 
 log = get_logger(__name__)
 
@@ -73,7 +74,7 @@ async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> s
 async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound) -> None:
     """Send every part not yet sent, in order. Safe to run again on redelivery."""
     data = event.data
-    parts = split_message(data.text)
+    parts = split_message(clean_text(data.text))
     for number, body in enumerate(parts, start=1):
         outcome = await deps.ledger.get(data.reply_id, number)
         if outcome is None:
