@@ -62,6 +62,15 @@ class CalendarError(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
+class CalendarUnreachable(CalendarError):
+    """The calendar service did not answer (no responders, a timeout) or said its own
+    backend is down: an outage, not an answer. A create may still have been applied, so
+    it is retried with the same `request_id`."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(ErrorCode.BACKEND_UNAVAILABLE, message)
+
+
 # --- requests ------------------------------------------------------------------------
 
 def _cleaned(value: object) -> object:
@@ -213,12 +222,14 @@ class CalendarClient:
                 f"{SUBJECT_PREFIX}.{endpoint}", request.model_dump_json().encode(), timeout=self.timeout_s
             )
         except (NatsTimeoutError, NoRespondersError, TimeoutError) as exc:
-            raise CalendarError(ErrorCode.BACKEND_UNAVAILABLE) from exc
+            raise CalendarUnreachable() from exc
         headers = msg.headers or {}
         if ERROR_CODE_HEADER in headers:
             code = headers[ERROR_CODE_HEADER]
             if code not in _CODES:  # a crash inside the service ("500"): nothing the user can act on
                 raise CalendarError(ErrorCode.BACKEND_UNAVAILABLE)
+            if code == ErrorCode.BACKEND_UNAVAILABLE:
+                raise CalendarUnreachable(headers.get(ERROR_HEADER))
             raise CalendarError(code, headers.get(ERROR_HEADER))
         return reply_type.model_validate_json(msg.data)
 

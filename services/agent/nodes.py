@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +42,33 @@ class GraphOptions:
     model_label: str | None = None
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
+
+
+def calls_before(messages: list, first_input_id: str) -> list[dict]:
+    """The tool calls the model made earlier in this turn (after its first input)."""
+    start = next((i for i, m in enumerate(messages) if m.id == first_input_id), len(messages))
+    return [call for m in messages[start:] if isinstance(m, AIMessage) for call in m.tool_calls]
+
+
+def _digest(call: dict) -> str:
+    args = json.dumps(call.get("args") or {}, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{call['name']}\n{args}".encode()).hexdigest()[:16]
+
+
+def call_key(conversation: str, turn: dict, call: dict, earlier: list[dict]) -> str:
+    """The idempotency key of one tool call, stable across crashes and retries of its turn.
+
+    It names the turn by its *first* input (stream sequence and message sid): a turn run
+    again after a crash starts at the same input even when messages that arrived meanwhile
+    join its burst (its last sequence moves; its first does not). Within the turn, a call
+    is told apart by what it asks (tool and arguments) and by how many identical calls came
+    before it, so the model making the same request again gets the same key, and two
+    different requests never share one.
+    """
+    digest = _digest(call)
+    nth = sum(1 for other in earlier if _digest(other) == digest)
+    first_sid = turn["message_sids"][0] if turn.get("message_sids") else ""
+    return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}:{nth}"
 
 
 class TurnNodes:
@@ -149,12 +178,12 @@ class TurnNodes:
         zone = state["time_zone"]
         conversation = config["configurable"]["thread_id"]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
+        asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
         for call in state["messages"][-1].tool_calls:
-            # The same turn run again (after a crash) makes the same calls under the same keys.
-            nth = sum(1 for record in records if record["name"] == call["name"])
+            key = call_key(conversation, turn, call, asked)
+            asked.append(call)
             ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
-                              call_key=f"{conversation}:{turn['last_seq']}:{call['name']}:{nth}",
-                              correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
+                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
             content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
             changes.update(change)
             metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()
