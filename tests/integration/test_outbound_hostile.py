@@ -108,3 +108,11 @@ async def wait_async(check, timeout: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+async def test_nul_and_control_characters_never_reach_twilio(bus, emulator, start_outbound):
+    await start_outbound()
+    event = reply("+34600000014", "hi\x00 there\x1b[0m\r\nbye")
+    await bus.publish(event, msg_id="r14")
+    await wait_until(lambda: emulator.sent_to("+34600000014"))
+    assert [m["body"] for m in emulator.sent_to("+34600000014")] == ["hi there[0m\nbye"]

@@ -41,3 +41,13 @@ def test_tabs_and_newlines_stay_and_carriage_returns_become_newlines():
 def test_nul_and_friends_are_removed_and_lone_surrogates_replaced():
     assert clean_text("he\x00llo\x1b[31m\x85 wor\x7fld") == "hello[31m world"
     assert clean_text("x\ud800y") == "x\ufffdy"
+
+
+def test_calendar_requests_clean_their_text_fields():
+    from datetime import datetime
+
+    from shared.calendar import CreateEvent
+
+    request = CreateEvent(owner="+34600111222", conversation="c" + "0" * 24, summary="Lunch\x00 with\x07 Ana",
+                          start=datetime(2026, 1, 1, 13), description="bring\x00 cake", location="Bar\x1b")
+    assert (request.summary, request.description, request.location) == ("Lunch with Ana", "bring cake", "Bar")
