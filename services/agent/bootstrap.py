@@ -13,7 +13,7 @@ from services.agent.config import AgentSettings
 from services.agent.graph import build_graph
 from services.agent.handler import Agent, handle_text
 from services.agent.llm import LlmRetry, build_model
-from services.agent.memory import checkpointer, open_pool, probe
+from services.agent.memory import checkpointer, open_pool, probe, until_reachable
 from services.agent.migrations import migrate
 from services.agent.nodes import GraphOptions
 from services.agent.prompt import load_prompt
@@ -53,13 +53,15 @@ async def open_agent(
 ) -> AsyncIterator[Agent]:
     """Migrate, open the pool, build the graph; close the pool on the way out.
 
+    Started while Postgres is down, it waits for it (capped backoff) rather than failing.
     `health` (the readiness check `postgres`) follows every checkpoint and time-zone
     query, and a watcher probes Postgres when nothing else has for `AGENT_PG_TIMEOUT_S`.
     """
     health = health or DependencyHealth("postgres")
-    await migrate(settings.database_url)
-    pool = await open_pool(settings.database_url, settings.pg_pool_size, settings.pg_prepare_threshold,
-                           settings.pg_timeout_s)
+    await until_reachable(lambda: migrate(settings.database_url), health, "migrate")
+    pool = await until_reachable(lambda: open_pool(settings.database_url, settings.pg_pool_size,
+                                                   settings.pg_prepare_threshold, settings.pg_timeout_s),
+                                 health, "open_pool")
     health.report(True)
     stop = asyncio.Event()
     watcher = asyncio.create_task(health.watch(lambda: probe(pool), stop, settings.pg_timeout_s, settings.pg_timeout_s))

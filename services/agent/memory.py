@@ -13,9 +13,10 @@ attempt during an outage fails fast instead of holding its conversation for 30 s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -25,7 +26,11 @@ from psycopg_pool import AsyncConnectionPool
 from services.agent.migrations import SCHEMA
 from shared.errors import DependencyUnavailable
 from shared.health import DependencyHealth
+from shared.logging import get_logger
 from shared.settings import driver_url
+
+log = get_logger(__name__)
+T = TypeVar("T")
 
 # SQLSTATEs that mean "the server is not there for us" rather than "this statement is bad":
 # connection exceptions (08…), shutdowns and "cannot connect now", too many connections.
@@ -34,10 +39,11 @@ OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 def is_outage(error: BaseException) -> bool:
     """Whether `error` means Postgres could not be reached (a pool timeout included)."""
+    error = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
     if isinstance(error, psycopg.OperationalError):  # psycopg_pool.PoolTimeout is one too
         state = error.sqlstate
         return state is None or state.startswith("08") or state in OUTAGE_STATES
-    return isinstance(error, (psycopg.InterfaceError, ConnectionError))
+    return isinstance(error, (psycopg.InterfaceError, OSError))
 
 
 @contextlib.contextmanager
@@ -53,6 +59,24 @@ def outage_guard(health: DependencyHealth | None) -> Iterator[None]:
         raise DependencyUnavailable(f"Postgres is unreachable ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if health is not None:
         health.report(True)
+
+
+async def until_reachable(step: Callable[[], Awaitable[T]], health: DependencyHealth | None = None,
+                          what: str = "postgres") -> T:
+    """Run a start-up step, waiting (with capped backoff) while Postgres is unreachable, so a
+    worker started during an outage waits for it instead of exiting."""
+    delay = 0.5
+    while True:
+        try:
+            return await step()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            if health is not None:
+                health.report(False)
+            log.warning("database_unavailable", step=what, error=str(exc)[:200], retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def open_pool(database_url: str, max_size: int = 8, prepare_threshold: int | None = 5,

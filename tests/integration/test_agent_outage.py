@@ -56,3 +56,22 @@ async def test_postgres_down_is_a_dependency_outage_and_readiness_follows_it(dat
             final = await turns.say("are you there?")
             assert final["answered_seq"] == 2
             assert await agent.time_zones.zone_for(conversation, OWNER_A) == "Europe/Madrid"
+
+
+async def test_an_agent_started_while_postgres_is_down_waits_for_it(database_url, bus):
+    target = urlsplit(database_url)
+    async with CuttableProxy(target.hostname, target.port or 5432) as proxy:
+        proxy.cut()
+        settings = agent_settings(through(database_url, proxy.port), bus, AGENT_PG_TIMEOUT_S=1)
+        health = DependencyHealth("postgres")
+
+        async def start() -> int:
+            async with open_agent(settings, bus, calendar=object(), health=health) as agent:
+                return (await Turns(agent.graph, conversation_id(BUSINESS, OWNER_A)).say("hello"))["answered_seq"]
+
+        starting = asyncio.create_task(start())
+        await eventually(lambda: proxy.refused > 0)  # the fault fired: it tried and was refused
+        assert not starting.done() and not health.is_ok()  # waiting, not crashed
+        proxy.heal()
+        assert await asyncio.wait_for(starting, 60) == 1
+        assert health.is_ok()
