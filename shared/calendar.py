@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Annotated, TypeVar
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError, TimeoutError as NatsTimeoutError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 

@@ -1,14 +1,27 @@
-"""Consuming the stream: ordered per conversation, parallel across conversations.
+"""Consuming the stream: in order per conversation, concurrently across conversations.
 
-Each ordered stage owns one durable pull consumer per partition, with
-`max_ack_pending=1`: JetStream hands out a partition's next event only after the
-previous one is acknowledged, so however many replicas fetch from a partition, its
-events are handled one at a time and in order. Replicas run a fetch loop on every
-partition, so any replica can take over when another stops.
+An ordered stage (transcriber, agent, outbound) has one durable consumer per partition.
+Three pieces make it both ordered and parallel:
 
-The ack policy is explicit: ack on success; heartbeat `in_progress` while a handler
-runs; on failure `nak` with backoff until `max_deliver`, then publish
-`MessageDeadLettered` and terminate the message, so the partition moves on.
+1. **One owner per partition.** Each consumer is in a JetStream priority group with the
+   `pinned_client` policy, so the server delivers a partition's events to one replica at a
+   time (`shared.pinned`). Replicas agree on who should own what through heartbeats in a
+   key-value bucket (`shared.ownership`): at most ceil(P/R) partitions each. A replica
+   that stops (SIGTERM) or loses a partition in a rebalance finishes what it holds, then
+   unpins, so the next owner takes over at once and nothing is redelivered; a replica that
+   dies (kill -9) loses its pin after `ack_wait / 2` of silence.
+2. **Lanes inside the owner.** The owner holds up to `buffer` events of a partition and
+   runs each conversation's events one at a time, in stream order, on its own lane
+   (`shared.lanes`); up to `concurrency` handlers run at once per replica, whatever their
+   partition. Each event is acknowledged when its own work is done.
+3. **An order guard** that does not trust arrival order after a crash (`shared.lanes`).
+
+The ack policy is explicit and per event: success → record progress, ack; `PermanentFailure`
+→ dead-letter at once; `DependencyUnavailable` → wait with capped backoff and retry,
+without spending the event's delivery budget; any other exception → retry on the lane
+after `backoff_s`, and dead-letter at `max_deliver` deliveries (counting redeliveries after
+crashes, checked before the handler runs). While an event is held it is kept alive with
+`in_progress`. Waiting (backoff, order, the handler itself) happens on the lane only.
 """
 
 from __future__ import annotations
@@ -17,21 +30,31 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy as JsAckPolicy
-from nats.js.api import ConsumerConfig, DeliverPolicy
-from prometheus_client import Counter, Histogram
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from shared.bus import Bus, PublishFailed
-from shared.errors import DependencyUnavailable, PermanentFailure  # noqa: F401  (re-exported)
+from shared.errors import DependencyUnavailable, PermanentFailure
 from shared.events import Event, MessageDeadLettered, MessageDeadLetteredData, UnknownEvent, decode
 from shared.ids import parse_stored_subject, partition_filter
+from shared.lanes import PartitionLanes, Progress
 from shared.logging import get_logger
+from shared.ownership import Membership, assign
+from shared.pinned import PinLost, PinnedConsumerSpec, PinnedPuller, consumer_state, ensure_pinned_consumer, unpin
 from shared.stream import partitions_of
+
+if TYPE_CHECKING:
+    from shared.lanes import Lane
+
+__all__ = [
+    "AckPolicy", "Delivery", "DependencyUnavailable", "Handler", "PartitionedConsumer", "PermanentFailure",
+    "durable_name", "ensure_partition_consumers",
+]
 
 log = get_logger(__name__)
 
@@ -42,23 +65,63 @@ HANDLER_SECONDS = Histogram(
     "switchboard_handler_seconds", "Time spent in a stage's handler", ["consumer"]
 )
 DEAD_LETTERS = Counter("switchboard_dead_letters_total", "Events given up on", ["consumer"])
+IN_FLIGHT = Gauge("switchboard_consumer_in_flight", "Handlers running in this replica", ["consumer"])
+HELD = Gauge("switchboard_consumer_held", "Events held by this replica (queued on lanes or running)", ["consumer"])
+LANES = Gauge("switchboard_consumer_lanes", "Conversations with events held by this replica", ["consumer"])
+OWNED = Gauge("switchboard_consumer_partitions_owned", "Partitions this replica serves", ["consumer"])
+LAG = Gauge("switchboard_consumer_lag", "Events stored but not yet delivered, per partition",
+            ["consumer", "partition"])
+ORDER_WAITS = Counter("switchboard_consumer_order_waits_total",
+                      "Times a lane waited for an earlier event of its conversation", ["consumer"])
+DEPENDENCY_WAITS = Counter("switchboard_consumer_dependency_waits_total",
+                           "Retries after a dependency was unavailable (no delivery spent)", ["consumer"])
 
 
 @dataclass(frozen=True)
 class AckPolicy:
-    """How a stage acknowledges. `backoff_s[n-1]` is the delay before delivery n+1."""
+    """How a stage consumes and acknowledges. `backoff_s[n-1]` is the delay before attempt n+1."""
 
     max_deliver: int = 5
     backoff_s: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
     ack_wait_s: float = 30.0
-    fetch_timeout_s: float = 1.0
+    fetch_timeout_s: float = 5.0  # how long one pull request waits on the server
+    concurrency: int = 16  # handlers running at once in one replica
+    buffer: int = 256  # events one partition's owner may hold (the consumer's max_ack_pending)
+    handler_timeout_s: float = 300.0  # one attempt's deadline; past it the attempt has failed
+    dependency_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0)
+    drain_timeout_s: float = 20.0  # on stop or hand-over: finish what is held within this
+    recheck_s: float = 1.0  # how often a lane waiting for an earlier event looks again
 
     @property
     def heartbeat_s(self) -> float:
         return self.ack_wait_s / 3
 
+    @property
+    def pin_timeout_s(self) -> float:
+        """Silence after which the server moves a partition's pin: half of `ack_wait`."""
+        return max(1.0, self.ack_wait_s / 2)
+
+    @property
+    def member_ttl_s(self) -> float:
+        return max(1.0, self.ack_wait_s / 3)
+
+    @property
+    def pull_expires_s(self) -> float:
+        return max(0.2, min(self.fetch_timeout_s, self.pin_timeout_s / 3))
+
+    @property
+    def held_limit(self) -> int:
+        """Events one replica holds across its partitions: enough to keep every slot busy
+        while some lanes wait, and no more, so a backlog stays visible as consumer lag
+        (what KEDA scales on) instead of hiding in one replica's memory."""
+        return 2 * self.concurrency
+
     def delay_after(self, deliveries: int) -> float:
         return self.backoff_s[min(deliveries, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
+
+    def dependency_delay(self, waits: int) -> float:
+        steps = self.dependency_backoff_s or (1.0,)
+        return steps[min(waits, len(steps)) - 1]
 
 
 @dataclass(frozen=True)
@@ -79,19 +142,15 @@ def durable_name(service: str, kind: str, partition: int) -> str:
     return f"{service}-{kind}-p{partition:03d}"
 
 
-def partition_consumer_config(service: str, kind: str, partition: int, policy: AckPolicy) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=durable_name(service, kind, partition),
-        description=f"{service}: {kind} events of partition {partition}, in order",
+def consumer_spec(stream: str, service: str, kind: str, partition: int, policy: AckPolicy) -> PinnedConsumerSpec:
+    return PinnedConsumerSpec(
+        stream=stream,
+        durable=durable_name(service, kind, partition),
+        description=f"{service}: {kind} events of partition {partition}, in order per conversation",
         filter_subject=partition_filter(kind, partition),
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=JsAckPolicy.EXPLICIT,
-        max_ack_pending=1,
-        ack_wait=policy.ack_wait_s,
-        # No server-side limit: the fetch loop dead-letters at `max_deliver`, before the
-        # handler runs, so even a process that dies on the message every time moves on,
-        # and an event is never dropped without a MessageDeadLettered record.
-        max_deliver=-1,
+        ack_wait_s=policy.ack_wait_s,
+        max_ack_pending=policy.buffer,
+        pin_timeout_s=policy.pin_timeout_s,
     )
 
 
@@ -100,103 +159,295 @@ async def ensure_partition_consumers(bus: Bus, service: str, kind: str, policy: 
     info = await bus.js.stream_info(bus.stream)
     partitions = partitions_of(info.config)
     for partition in range(partitions):
-        await bus.js.add_consumer(bus.stream, partition_consumer_config(service, kind, partition, policy))
+        await ensure_pinned_consumer(bus.nc, consumer_spec(bus.stream, service, kind, partition, policy))
     return partitions
 
 
-class PartitionedConsumer:
-    """Runs `handler` on every `kind` event, each partition in order, all partitions at once."""
+async def open_progress(bus: Bus, stage: str, replicas: int) -> Progress:
+    bucket = f"{bus.stream}_PROGRESS"
+    try:
+        kv = await bus.js.key_value(bucket)
+    except BucketNotFoundError:
+        kv = await bus.js.create_key_value(KeyValueConfig(
+            bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas,
+            description="last event each ordered stage finished, per conversation",
+        ))
+    return Progress(kv, stage)
 
-    def __init__(self, bus: Bus, service: str, kind: str, handler: Handler, policy: AckPolicy = AckPolicy()):
+
+@dataclass
+class _Owned:
+    task: asyncio.Task
+    release: asyncio.Event
+    lanes: PartitionLanes | None = None
+
+
+class _Metrics:
+    def __init__(self, name: str):
+        self.waiting_for_order = ORDER_WAITS.labels(name)
+        self.dependency_waits = DEPENDENCY_WAITS.labels(name)
+        self.in_flight = IN_FLIGHT.labels(name)
+        self.held = HELD.labels(name)
+        self.lanes = LANES.labels(name)
+        self.owned = OWNED.labels(name)
+        self.ok = HANDLED.labels(name, "ok")
+        self.retried = HANDLED.labels(name, "retried")
+        self.dead = HANDLED.labels(name, "dead_lettered")
+        self.dead_letters = DEAD_LETTERS.labels(name)
+        self.seconds = HANDLER_SECONDS.labels(name)
+
+
+class PartitionedConsumer:
+    """Runs `handler` on every `kind` event: in order per conversation, many conversations at once."""
+
+    def __init__(self, bus: Bus, service: str, kind: str, handler: Handler, policy: AckPolicy = AckPolicy(),
+                 *, replicas: int = 1, member: str | None = None):
         self.bus = bus
         self.service = service
         self.kind = kind
         self.handler = handler
         self.policy = policy
         self.name = f"{service}-{kind}"
-        self.busy = 0
+        self.replicas = replicas  # key-value replicas, as for the stream
+        self.member = member
+        self.metrics = _Metrics(self.name)
+        self.slots = asyncio.Semaphore(policy.concurrency)  # made again in run(): tests swap the policy
+        self.owned: dict[int, _Owned] = {}
+        self.partitions = 0
+        self.room_freed = asyncio.Event()
+        self.progress: Progress
+        self.membership: Membership
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fetch and handle until `stop` is set; the message in hand is always finished."""
-        partitions = await ensure_partition_consumers(self.bus, self.service, self.kind, self.policy)
-        log.info("consumer_started", consumer=self.name, partitions=partitions)
-        await asyncio.gather(*(self._fetch_loop(p, stop) for p in range(partitions)))
-        log.info("consumer_stopped", consumer=self.name)
-
-    async def _fetch_loop(self, partition: int, stop: asyncio.Event) -> None:
-        durable = durable_name(self.service, self.kind, partition)
-        sub = await self.bus.js.pull_subscribe_bind(durable=durable, stream=self.bus.stream)
+        """Serve the partitions assigned to this replica until `stop`; then hand them over."""
+        self.slots = asyncio.Semaphore(self.policy.concurrency)
+        self.partitions = await ensure_partition_consumers(self.bus, self.service, self.kind, self.policy)
+        self.progress = await open_progress(self.bus, self.name, self.replicas)
+        self.membership = await Membership.open(
+            self.bus.js, f"{self.bus.stream}_MEMBERS_{self.service}_{self.kind}", self.policy.member_ttl_s,
+            self.replicas, self.member,
+        )
+        log.info("consumer_started", consumer=self.name, partitions=self.partitions, member=self.membership.me,
+                 concurrency=self.policy.concurrency)
+        members = [self.membership.me]
+        lag: asyncio.Task | None = None
         try:
             while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(1, timeout=self.policy.fetch_timeout_s)
-                except (NatsTimeoutError, asyncio.TimeoutError):
-                    continue
-                except Exception as exc:  # disconnected: wait for the reconnect, then go on
-                    if stop.is_set():
-                        break
-                    log.warning("fetch_failed", consumer=durable, error=str(exc))
-                    await asyncio.sleep(0.5)
-                    continue
-                for msg in msgs:
-                    try:
-                        await self._handle(msg, partition, durable)
-                    except Exception as exc:  # e.g. the ack was lost with the connection
-                        # Unacknowledged, so JetStream redelivers it after ack_wait.
-                        log.error("handling_interrupted", consumer=durable, error=repr(exc))
+                members = await self._members(members)
+                self._rebalance(assign(self.partitions, members).get(self.membership.me, set()))
+                if lag is None or lag.done():
+                    lag = asyncio.create_task(self._report_lag())
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.policy.member_ttl_s / 3)
+        except asyncio.CancelledError:
+            # A hard stop: drop everything held, unacknowledged (JetStream redelivers it).
+            for owned in self.owned.values():
+                owned.task.cancel()
+            await asyncio.gather(*(o.task for o in self.owned.values()), return_exceptions=True)
+            self.owned.clear()
+            raise
         finally:
+            if lag is not None:
+                lag.cancel()
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await self.membership.leave()
+            self._rebalance(set())
+            tasks = [owned.task for owned in self.owned.values()]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            self.owned.clear()
+            self.metrics.owned.set(0)
+            log.info("consumer_stopped", consumer=self.name)
 
-    async def _handle(self, msg: Msg, partition: int, durable: str) -> None:
-        meta = msg.metadata
-        delivery = Delivery(
-            subject=msg.subject,
-            stream_sequence=meta.sequence.stream,
-            deliveries=meta.num_delivered,
-            partition=partition,
-            consumer=durable,
-        )
+    async def _members(self, last: list[str]) -> list[str]:
         try:
-            event = decode(msg.data)
-        except (UnknownEvent, ValidationError, ValueError) as exc:
-            await self._dead_letter(msg, delivery, f"undecodable event: {exc}", None)
-            return
-        if delivery.deliveries > self.policy.max_deliver:
-            await self._dead_letter(msg, delivery, "delivered too often without an outcome", event)
-            return
-        self.busy += 1
-        heartbeat = asyncio.create_task(self._heartbeat(msg))
-        started = time.perf_counter()
+            await self.membership.beat()
+            members = await self.membership.members()
+        except Exception as exc:  # NATS away: keep serving what we have
+            log.warning("membership_unavailable", consumer=self.name, error=repr(exc))
+            return last
+        return members if self.membership.me in members else sorted({*members, self.membership.me})
+
+    def _rebalance(self, wanted: set[int]) -> None:
+        for partition, owned in list(self.owned.items()):
+            if owned.task.done():
+                del self.owned[partition]
+                with contextlib.suppress(KeyError):
+                    LAG.remove(self.name, str(partition))
+        for partition in wanted - self.owned.keys():
+            release = asyncio.Event()
+            task = asyncio.create_task(self._serve(partition, release), name=f"{self.name}-p{partition}")
+            self.owned[partition] = _Owned(task, release)
+        for partition, owned in self.owned.items():
+            if partition not in wanted and not owned.release.is_set():
+                log.info("partition_released", consumer=self.name, partition=partition)
+                owned.release.set()
+        self.metrics.owned.set(len(wanted))
+
+    async def _report_lag(self) -> None:
+        for partition, owned in list(self.owned.items()):
+            if owned.release.is_set():
+                continue
+            with contextlib.suppress(Exception):
+                state = await self.consumer_state(durable_name(self.service, self.kind, partition))
+                LAG.labels(self.name, str(partition)).set(int(state.get("num_pending", 0)))
+
+    async def consumer_state(self, durable: str) -> dict:
+        return await consumer_state(self.bus.nc, self.bus.stream, durable)
+
+    def held(self) -> int:
+        return sum(o.lanes.held for o in self.owned.values() if o.lanes is not None)
+
+    def room(self, lanes: PartitionLanes) -> int:
+        """How many more events this partition may take now (its share of the replica's room)."""
+        free = self.policy.held_limit - self.held()
+        serving = max(1, sum(1 for o in self.owned.values() if not o.release.is_set()))
+        return min(self.policy.buffer - lanes.held, -(-free // serving) if free > 0 else 0)
+
+    def metrics_changed(self) -> None:
+        lanes = [owned.lanes for owned in self.owned.values() if owned.lanes is not None]
+        held = sum(pl.held for pl in lanes)
+        self.metrics.held.set(held)
+        self.metrics.lanes.set(sum(len(pl.lanes) for pl in lanes))
+        if held < self.policy.held_limit:
+            self.room_freed.set()
+
+    async def _serve(self, partition: int, release: asyncio.Event) -> None:
+        """Pull one partition while it is ours; then finish what is held and unpin."""
+        durable = durable_name(self.service, self.kind, partition)
+        lanes = PartitionLanes(self, partition, durable)
+        self.owned[partition].lanes = lanes
+        puller = PinnedPuller(self.bus.nc, self.bus.stream, durable, self.policy.pull_expires_s)
+        await puller.start()
+        heartbeat = asyncio.create_task(lanes.heartbeat())
+        await lanes.refresh_floor(force=True)
         try:
-            await self.handler(event, delivery)
-        except PermanentFailure as exc:
-            await self._dead_letter(msg, delivery, f"permanent failure: {exc}", event)
-        except Exception as exc:
-            log.warning(
-                "handler_failed", consumer=durable, seq=delivery.stream_sequence,
-                deliveries=delivery.deliveries, error=repr(exc),
-            )
-            if delivery.deliveries >= self.policy.max_deliver:
-                await self._dead_letter(msg, delivery, repr(exc), event)
-            else:
-                HANDLED.labels(self.name, "retried").inc()
-                await msg.nak(delay=self.policy.delay_after(delivery.deliveries))
-        else:
-            HANDLED.labels(self.name, "ok").inc()
-            await msg.ack()
+            await self._pull_until(release, puller, lanes)
+            keep = asyncio.create_task(self._keep_pin(puller))
+            try:
+                await lanes.drain(self.policy.drain_timeout_s)
+            finally:
+                keep.cancel()
+            if puller.pin_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.bus.nc.flush(timeout=2)
+                    if not await unpin(self.bus.nc, self.bus.stream, durable, puller.pin_id):
+                        log.info("pin_already_moved", consumer=self.name, partition=partition)
+        except asyncio.CancelledError:
+            await lanes.abandon(hand_back=False)
+            raise
         finally:
             heartbeat.cancel()
-            self.busy -= 1
-            HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            await puller.close()
+            self.metrics_changed()
 
-    async def _heartbeat(self, msg: Msg) -> None:
+    async def _keep_pin(self, puller: PinnedPuller) -> None:
         while True:
-            await asyncio.sleep(self.policy.heartbeat_s)
             with contextlib.suppress(Exception):
-                await msg.in_progress()
+                await puller.keep_pin()
+            await asyncio.sleep(self.policy.pull_expires_s)
 
-    async def _dead_letter(self, msg: Msg, delivery: Delivery, error: str, event: Event | None) -> None:
+    async def _pull_until(self, release: asyncio.Event, puller: PinnedPuller, lanes: PartitionLanes) -> None:
+        while not release.is_set():
+            room = self.room(lanes)
+            if room <= 0:
+                self.room_freed.clear()
+                room = self.room(lanes)  # room freed just before the clear is not missed
+            if room <= 0:
+                # Full: keep the pin (a request that takes nothing) and wait for room.
+                with contextlib.suppress(Exception):
+                    await puller.keep_pin()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.room_freed.wait(), self.policy.pull_expires_s)
+                continue
+            try:
+                async for msg in puller.pull(room):
+                    lanes.add(msg)
+            except PinLost as exc:
+                # The server moved the pin (we were silent too long, or membership views
+                # disagreed for a moment). Keep finishing what we hold: the lanes' order
+                # guard keeps each conversation in order whoever holds its later events.
+                log.warning("partition_pin_lost", consumer=self.name, partition=lanes.partition, reason=str(exc))
+            except Exception as exc:  # disconnected: wait for the reconnect, then go on
+                if release.is_set():
+                    break
+                log.warning("fetch_failed", consumer=lanes.durable, error=repr(exc))
+                await asyncio.sleep(0.5)
+        for msg in puller.pending():
+            lanes.add(msg)
+
+    async def process(self, lane: "Lane", seq: int, lanes: PartitionLanes) -> None:
+        """Run the handler on one event until it has an outcome: done, or dead-lettered."""
+        failures = 0
+        dependency_waits = 0
+        while True:
+            msg = lane.held[seq]  # a redelivery may have replaced our copy
+            delivery = Delivery(
+                subject=msg.subject, stream_sequence=seq, deliveries=msg.metadata.num_delivered + failures,
+                partition=lanes.partition, consumer=lanes.durable,
+            )
+            try:
+                event = decode(msg.data)
+            except (UnknownEvent, ValidationError, ValueError) as exc:
+                await self._dead_letter(lane, msg, delivery, f"undecodable event: {exc}", None)
+                return
+            if delivery.deliveries > self.policy.max_deliver:
+                await self._dead_letter(lane, msg, delivery, "delivered too often without an outcome", event)
+                return
+            try:
+                await self._attempt(event, delivery)
+            except PermanentFailure as exc:
+                await self._dead_letter(lane, msg, delivery, f"permanent failure: {exc}", event)
+                return
+            except DependencyUnavailable as exc:
+                dependency_waits += 1
+                self.metrics.dependency_waits.inc()
+                delay = self.policy.dependency_delay(dependency_waits)
+                log.warning("dependency_unavailable", consumer=lanes.durable, seq=seq, error=str(exc)[:200],
+                            retry_in_s=delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception as exc:
+                log.warning("handler_failed", consumer=lanes.durable, seq=seq, deliveries=delivery.deliveries,
+                            error=repr(exc)[:500])
+                if delivery.deliveries >= self.policy.max_deliver:
+                    await self._dead_letter(lane, msg, delivery, repr(exc), event)
+                    return
+                self.metrics.retried.inc()
+                failures += 1
+                await asyncio.sleep(self.policy.delay_after(delivery.deliveries))
+                continue
+            self.metrics.ok.inc()
+            await self._finish(lane, seq, lambda: msg.ack())
+            return
+
+    async def _attempt(self, event: Event, delivery: Delivery) -> None:
+        async with self.slots:
+            self.metrics.in_flight.inc()
+            started = time.perf_counter()
+            try:
+                await asyncio.wait_for(self.handler(event, delivery), self.policy.handler_timeout_s)
+            except asyncio.TimeoutError as exc:
+                raise TimeoutError(f"handler took longer than {self.policy.handler_timeout_s}s") from exc
+            finally:
+                self.metrics.in_flight.dec()
+                self.metrics.seconds.observe(time.perf_counter() - started)
+
+    async def _finish(self, lane: "Lane", seq: int, settle: Callable[[], Awaitable[None]]) -> None:
+        """Record that this conversation got past `seq`, then settle the message (ack or term)."""
+        waits = 0
+        while True:
+            try:
+                await self.progress.record(lane.conversation, seq)
+                break
+            except Exception as exc:  # NATS away: the event stays held and alive until it is back
+                waits += 1
+                log.warning("progress_not_recorded", consumer=self.name, seq=seq, error=repr(exc))
+                await asyncio.sleep(self.policy.dependency_delay(waits))
+        with contextlib.suppress(Exception):
+            await settle()
+
+    async def _dead_letter(self, lane: "Lane", msg: Msg, delivery: Delivery, error: str, event: Event | None) -> None:
         try:
             _, _, conversation = parse_stored_subject(delivery.subject)
         except ValueError:
@@ -215,17 +466,21 @@ class PartitionedConsumer:
                 original_id=event.id if event else None,
             ),
         )
-        try:
-            await self.bus.publish(dead, msg_id=f"dead:{delivery.consumer}:{delivery.stream_sequence}")
-        except PublishFailed as exc:
-            # Not recorded, so not given up on: try again later rather than lose it.
-            log.error("dead_letter_failed", consumer=delivery.consumer, seq=delivery.stream_sequence, error=str(exc))
-            await msg.nak(delay=self.policy.delay_after(len(self.policy.backoff_s) or 1))
-            return
-        DEAD_LETTERS.labels(self.name).inc()
-        HANDLED.labels(self.name, "dead_lettered").inc()
+        waits = 0
+        while True:
+            try:
+                await self.bus.publish(dead, msg_id=f"dead:{delivery.consumer}:{delivery.stream_sequence}")
+                break
+            except PublishFailed as exc:
+                # Not recorded, so not given up on: keep it held (and alive) and try again.
+                waits += 1
+                log.error("dead_letter_failed", consumer=delivery.consumer, seq=delivery.stream_sequence,
+                          error=str(exc))
+                await asyncio.sleep(self.policy.dependency_delay(waits))
+        self.metrics.dead_letters.inc()
+        self.metrics.dead.inc()
         log.error(
             "dead_lettered", consumer=delivery.consumer, seq=delivery.stream_sequence,
             deliveries=delivery.deliveries, error=error[:200],
         )
-        await msg.term()
+        await self._finish(lane, delivery.stream_sequence, lambda: msg.term())

@@ -9,7 +9,7 @@ one when it is read.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +18,7 @@ from shared.ids import new_event_id, publish_subject
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Payload(BaseModel):
@@ -38,6 +38,9 @@ class Event(BaseModel, Generic[D]):
     model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
 
     kind: ClassVar[str]
+    # The version this code writes. Each catalog class fixes it to its `version` literal
+    # (checked when the class is defined); `decode` upcasts older versions to it and
+    # refuses newer ones, and `to_bytes` refuses to write anything else.
     current_version: ClassVar[int] = 1
 
     id: str = Field(default_factory=new_event_id)
@@ -53,7 +56,21 @@ class Event(BaseModel, Generic[D]):
     def subject(self) -> str:
         return publish_subject(self.kind, self.conversation)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        version = cls.model_fields["version"].default
+        if isinstance(version, int):
+            cls.current_version = version
+
     def to_bytes(self) -> bytes:
+        """The wire form. Only the current version of an event type is ever written."""
+        current = CATALOG.get(self.type)
+        if current is None or self.version != current.current_version:
+            raise ValueError(
+                f"{self.type} v{self.version} is not the current version "
+                f"(v{current.current_version if current else '?'}); old versions are read, never written"
+            )
         return self.model_dump_json().encode()
 
     def caused(self, cls: type[E], data: Payload, **envelope: Any) -> E:
@@ -95,6 +112,8 @@ class MessageReceived(Event[MessageReceivedData]):
 
 
 class MessageTranscribedData(Payload):
+    """v2: v1 plus who is talking and why media failed (see `upcast_message_transcribed_v1`)."""
+
     message_sid: str
     text: str = ""
     source: Literal["typed", "voice", "mixed", "attachment"]
@@ -104,8 +123,8 @@ class MessageTranscribedData(Payload):
     failure: str | None = None
     # Who is talking, copied from the MessageReceived that started the chain (the signed
     # webhook): the agent answers `from` (the user) from `to` (the business number) and
-    # uses the user's number as the owner of calendar calls. None only in events written
-    # before these fields existed.
+    # uses the user's number as the owner of calendar calls. None only in events upcast
+    # from v1 as first published, which did not carry them.
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
     # Why the media failed, beside the human-readable `failure`: a stable code
@@ -118,7 +137,7 @@ class MessageTranscribedData(Payload):
 class MessageTranscribed(Event[MessageTranscribedData]):
     kind: ClassVar[str] = "text"
     type: Literal["MessageTranscribed"] = "MessageTranscribed"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
 
 
 # --- replies and delivery ---------------------------------------------------------------
@@ -291,6 +310,34 @@ CATALOG: dict[str, type[Event]] = {
 
 KINDS: frozenset[str] = frozenset(cls.kind for cls in CATALOG.values())
 
+# --- superseded versions: frozen exactly as published, read only through upcasters --------
+
+
+class MessageTranscribedDataV1(Payload):
+    """MessageTranscribed v1 as first published (commit aceb493)."""
+
+    message_sid: str
+    text: str = ""
+    source: Literal["typed", "voice", "mixed", "attachment"]
+    engine: str | None = None
+    language: str | None = None
+    duration_s: float | None = None
+    failure: str | None = None
+
+
+class MessageTranscribedV1(Event[MessageTranscribedDataV1]):
+    kind: ClassVar[str] = "text"
+    type: Literal["MessageTranscribed"] = "MessageTranscribed"
+    version: Literal[1] = 1
+
+
+SUPERSEDED: tuple[type[Event], ...] = (MessageTranscribedV1,)
+
+# Every (type, version) ever published, with the model that describes it on the wire.
+VERSIONS: dict[tuple[str, int], type[Event]] = {
+    (cls.model_fields["type"].default, cls.current_version): cls for cls in (*CATALOG.values(), *SUPERSEDED)
+}
+
 # --- reading: upcasting and decoding ------------------------------------------------
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -316,17 +363,38 @@ class UnknownEvent(ValueError):
 
 
 def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    """The envelope `raw` brought to its type's current version through the registered chain."""
     event_type = raw.get("type")
     cls = CATALOG.get(event_type)  # type: ignore[arg-type]
     if cls is None:
         raise UnknownEvent(f"unknown event type {event_type!r}")
-    target = cls.model_fields["version"].default
+    target = cls.current_version
+    version = raw.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UnknownEvent(f"{event_type} has no valid version: {version!r}")
+    if version > target:
+        raise UnknownEvent(
+            f"{event_type} v{version} is newer than this code knows (v{target}); upgrade this service"
+        )
     while (version := raw.get("version")) != target:
         step = _UPCASTERS.get((event_type, version))  # type: ignore[arg-type]
         if step is None:
             raise UnknownEvent(f"no upcaster for {event_type} v{version} (current v{target})")
         raw = step(dict(raw))
     return raw
+
+
+@register_upcaster("MessageTranscribed", from_version=1)
+def upcast_message_transcribed_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: v2 adds `from`, `to`, `failure_code` and `failure_reply`.
+
+    v1 as first published had none of them, so they become None. Events written while
+    those fields were (wrongly) added to v1 in place carry them already; they are kept.
+    """
+    data = dict(old["data"])
+    for added in ("from", "to", "failure_code", "failure_reply"):
+        data.setdefault(added, None)
+    return {**old, "version": 2, "data": data}
 
 
 def decode(payload: bytes | str | dict[str, Any]) -> Event:

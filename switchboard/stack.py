@@ -22,6 +22,8 @@ from typing import Iterator, Mapping, Sequence, TextIO
 
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
+from switchboard.keeper import InfraKeeper, keep_running
+from switchboard.listeners import owns_listener
 from switchboard.provisioning import (
     ProvisionError,
     ensure_database,
@@ -82,6 +84,7 @@ def run_up(
                 with _signals_ignored():
                     home.clear_stack()
                     servers.stop()
+                    home.release_ports()
                 printer.note("stopped")
     except StackError as exc:  # the data directory is in use
         printer.note(f"error: {exc}")
@@ -94,6 +97,8 @@ async def _prepare(
 ) -> dict[str, str]:
     """Provision what the services expect, and return the variables they all share."""
     shared = {**LOCAL_DEFAULTS, **env, "NATS_URL": servers.nats_url}
+    if servers.cluster and not env.get("STREAM_REPLICAS"):
+        shared["STREAM_REPLICAS"] = "3"
     printer.note(str(await provision_stream(settings_from(shared))))
     database_url = servers.postgres_url
     if servers.local_postgres:
@@ -119,7 +124,9 @@ async def _supervise(
         raise StackError("no service to run: is the project installed (make install)?")
     supervisor = Supervisor([service.child() for service in stack.services], printer, RestartPolicy())
     announce = _announce_when_ready(stack, home, servers, sandbox, supervisor)
-    outcome = await supervise_until_signalled(supervisor, announce)
+    keeper = InfraKeeper(servers.started, printer.note)  # nats-server and Postgres, when `up` started them
+    alongside = asyncio.gather(announce, keep_running(keeper), return_exceptions=True)
+    outcome = await supervise_until_signalled(supervisor, alongside)
     for name, reason in outcome.gave_up.items():
         printer.note(f"{name} had failed: {reason}")
     return 1 if outcome.all_failed else 0
@@ -133,11 +140,14 @@ async def _announce_when_ready(
     deadline = loop.time() + READY_TIMEOUT_S
     while waiting and loop.time() < deadline:
         for name, service in list(waiting.items()):
-            if name in supervisor.given_up or await asyncio.to_thread(_is_ready, service):
+            pid = supervisor.pids.get(name)
+            if name in supervisor.given_up or (pid and await asyncio.to_thread(_is_ready, service, pid)):
                 del waiting[name]
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
+    if servers.nats_monitor_url:
+        facts["nats_monitor_url"] = servers.nats_monitor_url
     home.write_stack(facts)
     printer = supervisor.printer
     if waiting:
@@ -148,7 +158,10 @@ async def _announce_when_ready(
         printer.note(line)
 
 
-def _is_ready(service: PlannedService) -> bool:
+def _is_ready(service: PlannedService, pid: int) -> bool:
+    """Ready only when the service we started (not whatever else holds its port) answers."""
+    if owns_listener(pid, service.port or 0) is False:
+        return False
     if service.ready_url is None:
         return port_open("127.0.0.1", service.port or 0)
     try:

@@ -37,12 +37,18 @@ class ChildSpec:
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """Backoff between restarts; give up after `max_rapid_crashes` short-lived runs in a row."""
+    """Backoff between restarts: doubling from `first_delay_s` up to `max_delay_s`.
+
+    A run longer than `stable_after_s` resets the backoff. After `crash_loop_after`
+    short runs in a row the child is reported as crash-looping, and is still retried
+    at the capped delay: what it waits for (NATS, Postgres, a port) may come back.
+    Only `EX_CONFIG` (bad configuration) stops the retries.
+    """
 
     first_delay_s: float = 0.5
-    max_delay_s: float = 15.0
+    max_delay_s: float = 30.0
     stable_after_s: float = 30.0
-    max_rapid_crashes: int = 5
+    crash_loop_after: int = 5
 
     def delay(self, crashes: int) -> float:
         return min(self.first_delay_s * 2 ** max(crashes - 1, 0), self.max_delay_s)
@@ -114,8 +120,9 @@ def _die_with_parent() -> Callable[[], None] | None:
 class Supervisor:
     """Keeps every child running until asked to stop.
 
-    A child that keeps crashing is given up on and reported; the others go on (as
-    `docker compose up` does). When none is left, supervision ends by itself.
+    A child that keeps crashing is restarted with a capped backoff and reported as
+    crash-looping; one that exits with `EX_CONFIG` is left stopped and reported, and
+    the others go on. When none is left, supervision ends by itself.
     """
 
     def __init__(
@@ -179,13 +186,16 @@ class Supervisor:
             crashes = crashes + 1 if ran < self.policy.stable_after_s else 1
             what = f"exited with {describe_exit(code)} after {ran:.1f}s"
             if code == EX_CONFIG:
-                self._give_up(spec.name, f"{what}: bad configuration (see above)")
-                return
-            if crashes >= self.policy.max_rapid_crashes:
-                self._give_up(spec.name, f"{what}; {crashes} crashes in a row, giving up")
+                self._give_up(spec.name, f"{what}: bad configuration (see above); fix it and restart `up`")
                 return
             delay = self.policy.delay(crashes)
-            self.printer.note(f"{spec.name} {what}; restarting in {delay:.1f}s")
+            if crashes >= self.policy.crash_loop_after:
+                self.printer.note(
+                    f"{spec.name} {what}; crash loop ({crashes} short runs in a row, see its log above); "
+                    f"restarting in {delay:.1f}s and retrying until it stays up"
+                )
+            else:
+                self.printer.note(f"{spec.name} {what}; restarting in {delay:.1f}s")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 

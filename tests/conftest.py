@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from shared.bus import Bus, connect
 from shared.stream import StreamSpec, ensure_stream
+from switchboard.cluster import NatsCluster
 from switchboard.infra import LocalPostgres, NatsServer
 
 
@@ -63,6 +64,18 @@ def nats_server(tmp_path: Path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path):
+    """A three-node JetStream cluster on loopback (own ports and store directories), healthy."""
+    from tests.waiting import scaled
+
+    cluster = NatsCluster(tmp_path / "nats-cluster").start(timeout=scaled(60))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ class LoopbackMediaHost:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "LoopbackMediaHost":
+    def start(self) -> LoopbackMediaHost:
         host = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -4,7 +4,8 @@ KEDA's nats-jetstream trigger watches one consumer. An ordered worker has one du
 consumer per partition (`shared.consumer.durable_name`: `<service>-<kind>-pNNN`), so
 its ScaledObject has one trigger per partition and a scaling modifier that sums their
 lag: the worker scales on its total backlog, never past one replica per partition
-(a partition hands out one event at a time, so more replicas would only wait).
+(a partition is owned by one replica at a time, so more replicas would only wait). A
+replica holds at most twice its concurrency, so the lag is a true backlog.
 
 The partition count and the stream name come from `base/config.env`. After changing
 PARTITIONS, or adding a worker to WORKERS, run from the repository root:

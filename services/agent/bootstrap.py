@@ -12,11 +12,13 @@ from langchain_core.language_models import BaseChatModel
 from services.agent.config import AgentSettings
 from services.agent.graph import build_graph
 from services.agent.handler import Agent, handle_text
+from services.agent.inputs import with_identity
 from services.agent.llm import LlmRetry, build_model
 from services.agent.memory import checkpointer, open_pool, probe, until_reachable
 from services.agent.migrations import migrate
 from services.agent.nodes import GraphOptions
 from services.agent.prompt import load_prompt
+from services.agent.senders import find_sender
 from services.agent.timezones import TimeZoneStore
 from services.agent.tools.base import AgentTool
 from services.agent.tools.calendar import CalendarPort, build_calendar_tools
@@ -24,7 +26,8 @@ from services.agent.tools.clock import build_clock_tools
 from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
-from shared.consumer import PartitionedConsumer
+from shared.consumer import Delivery, PartitionedConsumer
+from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
 
 
@@ -40,6 +43,7 @@ def graph_options(settings: AgentSettings) -> GraphOptions:
     return GraphOptions(
         prompt=load_prompt(settings.prompt_file),
         max_tool_steps=settings.max_tool_steps,
+        max_tool_calls_per_round=settings.max_tool_calls_per_round,
         context_tokens=settings.context_tokens,
         history_turns=settings.history_turns,
         llm_retry=LlmRetry(settings.llm_attempts, settings.llm_retry_base_s),
@@ -70,14 +74,24 @@ async def open_agent(
         zones = TimeZoneStore(pool, settings.default_timezone, health)
         tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
-        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every)
+        # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
+        fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
+        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+                    fragment_s)
     finally:
         stop.set()
         await watcher
         await pool.close()
 
 
+async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
+    """`handle_text`, after recovering the sender of an input upcast from v1 (see `senders`)."""
+    if isinstance(event, MessageTranscribed):
+        event = await with_identity(event, functools.partial(find_sender, agent.bus))
+    await handle_text(event, delivery, agent)
+
+
 def consumer(agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
     return PartitionedConsumer(
-        agent.bus, "agent", "text", functools.partial(handle_text, agent=agent), settings.ack_policy()
+        agent.bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
     )

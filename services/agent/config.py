@@ -15,6 +15,9 @@ OFFLINE_MODEL = "offline"
 
 class AgentSettings(WorkerSettings):
     health_port: int = Field(8083, alias="HEALTH_PORT", ge=0, le=65535)
+    # LLM-bound: a turn mostly waits on the model, so many run at once per replica.
+    concurrency: int = Field(64, alias="AGENT_CONCURRENCY", ge=1, le=10_000)
+    handler_timeout_s: float = Field(180.0, alias="AGENT_TURN_TIMEOUT_S", gt=0)
     database_url: str = Field(alias="DATABASE_URL")
     pg_prepare_threshold: int | None = Field(5, alias="PG_PREPARE_THRESHOLD")
     pg_pool_size: int = Field(8, alias="AGENT_PG_POOL_SIZE", ge=1, le=100)
@@ -27,9 +30,13 @@ class AgentSettings(WorkerSettings):
     llm_retry_base_s: float = Field(1.0, alias="AGENT_LLM_RETRY_BASE_S", ge=0)
 
     prompt_file: Path = Field(DEFAULT_PROMPT, alias="AGENT_PROMPT_FILE")
-    debounce_s: float = Field(2.0, alias="AGENT_DEBOUNCE_S", ge=0, le=60)
+    # Quiet window after a message that reads as complete, and after one that reads as the
+    # start of a burst ("hi", "quick question", "and…"); see services/agent/burst.py.
+    debounce_s: float = Field(0.4, alias="AGENT_DEBOUNCE_S", ge=0, le=60)
+    debounce_fragment_s: float = Field(1.8, alias="AGENT_DEBOUNCE_FRAGMENT_S", ge=0, le=60)
     burst_max_s: float = Field(10.0, alias="AGENT_BURST_MAX_S", ge=0, le=300)
     max_tool_steps: int = Field(6, alias="AGENT_MAX_TOOL_STEPS", ge=1, le=50)
+    max_tool_calls_per_round: int = Field(8, alias="AGENT_MAX_TOOL_CALLS_PER_STEP", ge=1, le=100)
     context_tokens: int = Field(6000, alias="AGENT_CONTEXT_TOKENS", ge=1500, le=1_000_000)
     history_turns: int = Field(24, alias="AGENT_HISTORY_TURNS", ge=2, le=10_000)
     prune_every: int = Field(20, alias="AGENT_PRUNE_EVERY", ge=0)
@@ -52,7 +59,7 @@ class AgentSettings(WorkerSettings):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "AgentSettings":
+    def _check(self) -> AgentSettings:
         if not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL (the agent keeps its memory there)")
         try:

@@ -1,6 +1,6 @@
 """Answering one conversation's inputs: exactly one reply per turn, even across crashes.
 
-For each MessageTranscribed the consumer delivers (in order, one at a time per partition)
+For each MessageTranscribed the consumer delivers (in order, one at a time per conversation)
 the handler gathers the burst it starts, and runs the graph once. The graph's `accept`
 step reads the checkpoint and decides:
 
@@ -51,9 +51,10 @@ class Agent:
     graph: CompiledStateGraph
     checkpointer: AsyncPostgresSaver | None
     time_zones: TimeZoneStore
-    debounce_s: float = 2.0
+    debounce_s: float = 0.4
     burst_max_s: float = 10.0
     prune_every: int = 20
+    debounce_fragment_s: float | None = None
 
 
 async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
@@ -62,7 +63,8 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
     identity(event)  # dead-letters an input without a trustworthy sender at once
     conversation, seq = event.conversation, delivery.stream_sequence
     started = time.perf_counter()
-    inputs = await collect_burst(agent.bus, delivery.subject, (seq, event), agent.debounce_s, agent.burst_max_s)
+    inputs = await collect_burst(agent.bus, delivery.subject, (seq, event), agent.debounce_s, agent.burst_max_s,
+                                 agent.debounce_fragment_s)
     metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
     turn = make_turn(inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Awaitable, Callable
 
 from langchain_core.messages import HumanMessage
 
@@ -45,12 +46,45 @@ def identity(event: MessageTranscribed) -> tuple[str, str]:
     return user, business
 
 
+# (user, business) of the MessageReceived that started an input's chain, or None.
+FindSender = Callable[[MessageTranscribed], Awaitable["tuple[str, str] | None"]]
+
+
+def has_identity(event: MessageTranscribed) -> bool:
+    return bool(event.data.from_ and event.data.to)
+
+
+async def with_identity(event: MessageTranscribed, find_sender: FindSender) -> MessageTranscribed:
+    """`event`, with `from`/`to` taken from its chain's MessageReceived when it has none.
+
+    Only a MessageTranscribed upcast from v1 as first published lacks them. The numbers
+    still come from the signed webhook (the stored MessageReceived), and `identity` checks
+    them against the conversation id as for any other input. Not found: unchanged, and
+    `identity` dead-letters it with its reason.
+    """
+    if has_identity(event):
+        return event
+    found = await find_sender(event)
+    if found is None:
+        return event
+    user, business = found
+    return event.model_copy(update={"data": event.data.model_copy(update={"from_": user, "to": business})})
+
+
 def make_turn(inputs: list[tuple[int, MessageTranscribed]]) -> Turn:
-    first_seq, first = inputs[0]
+    """The turn answering `inputs`, one conversation's burst.
+
+    An input without `from`/`to` (upcast from v1) takes them from the others: they share
+    the conversation id, a hash of exactly these two numbers.
+    """
+    first_seq = inputs[0][0]
     last_seq, last = inputs[-1]
-    user, business = identity(last)
+    known = [event for _, event in inputs if has_identity(event)]
+    user, business = identity(known[-1] if known else last)
     for _, event in inputs:
-        if identity(event) != (user, business):
+        if event.conversation != last.conversation:
+            raise PermanentFailure("inputs of one turn belong to different conversations")
+        if has_identity(event) and identity(event) != (user, business):
             raise PermanentFailure("inputs of one conversation name different numbers")
     return Turn(
         first_seq=first_seq,

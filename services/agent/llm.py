@@ -8,7 +8,6 @@ off so there is one policy, with one metric.
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -19,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from services.agent.config import OFFLINE_MODEL, AgentSettings
 from services.agent.metrics import LLM_RETRIES
 from services.agent.offline.model import OfflineAssistant
+from shared.retry import Backoff, retry
 
 
 def build_model(settings: AgentSettings) -> BaseChatModel:
@@ -50,13 +50,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @dataclass(frozen=True)
-class LlmRetry:
+class LlmRetry(Backoff):
+    """Model calls: exponential backoff capped at 20 s, each wait between half and all of it."""
+
     attempts: int = 3
     base_s: float = 1.0
     cap_s: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    jitter: float = 0.5
 
 
 class LlmFailed(Exception):
@@ -69,13 +69,16 @@ class LlmFailed(Exception):
         self.transient = is_transient(cause)
 
 
-async def call_with_retries(call: Callable[[], Awaitable[Any]], retry: LlmRetry) -> Any:
-    for attempt in range(1, retry.attempts + 1):
-        try:
-            return await call()
-        except Exception as exc:
-            if not is_transient(exc) or attempt == retry.attempts:
-                raise LlmFailed(exc, attempt) from exc
-            LLM_RETRIES.labels(type(exc).__name__).inc()
-            await asyncio.sleep(retry.delay(attempt))
-    raise AssertionError("unreachable")
+async def call_with_retries(call: Callable[[], Awaitable[Any]], policy: LlmRetry) -> Any:
+    attempts = 0
+
+    async def counted() -> Any:
+        nonlocal attempts
+        attempts += 1
+        return await call()
+
+    try:
+        return await retry(counted, policy, is_transient,
+                           on_retry=lambda exc, _: LLM_RETRIES.labels(type(exc).__name__).inc())
+    except Exception as exc:
+        raise LlmFailed(exc, attempts) from exc

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
@@ -42,6 +42,7 @@ class GraphOptions:
     model_label: str | None = None
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
+    max_tool_calls_per_round: int = 8
 
 
 def calls_before(messages: list, first_input_id: str) -> list[dict]:
@@ -179,7 +180,16 @@ class TurnNodes:
         conversation = config["configurable"]["thread_id"]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
         asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
-        for call in state["messages"][-1].tool_calls:
+        for index, call in enumerate(state["messages"][-1].tool_calls):
+            if index >= self.options.max_tool_calls_per_round:
+                # A model asking for dozens of calls at once (a loop, or a hostile prompt) gets an
+                # answer for each, but only the first few run: a turn's work stays bounded.
+                metrics.TOOL_CALLS.labels("skipped", "error").inc()
+                records.append({"name": call["name"][:64], "ok": False})
+                results.append(ToolMessage(
+                    f"Error: not run; at most {self.options.max_tool_calls_per_round} tool calls run per step.",
+                    tool_call_id=call["id"], name=call["name"], status="error"))
+                continue
             key = call_key(conversation, turn, call, asked)
             asked.append(call)
             ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
@@ -210,7 +220,7 @@ class TurnNodes:
             usage=dict(state.get("usage") or {"input_tokens": 0, "output_tokens": 0}),
             tool_calls=list(state.get("tool_calls") or []),
             latency_ms=round((time.time() - turn["started_at"]) * 1000, 1),
-            composed_at=datetime.now(timezone.utc).isoformat(),
+            composed_at=datetime.now(UTC).isoformat(),
             turn=turn,
             failure=state.get("failure"),
         )

@@ -1,66 +1,24 @@
 """Each user's time zone: a default from their phone number, changes stored in Postgres.
 
-The default comes from libphonenumber's prefix data (or, when the prefix says nothing,
-the country's zone if it has only one). Where a prefix spans several zones
-(Spanish mobiles: Madrid and the Canaries; Australian mobiles: the whole continent) the
-most populous zone of the country wins, and the configured default is used when the
-number says nothing at all.
+The default is `shared.phones.zone_of_number`, the rule the calendar uses too; the
+configured default is used when the number says nothing at all.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
-import phonenumbers
 import pytz
-from phonenumbers import timezone as number_zones
 from psycopg_pool import AsyncConnectionPool
 
 from services.agent.memory import outage_guard
 from shared.health import DependencyHealth
-from shared.ids import normalise_address
+from shared.phones import MOST_POPULOUS_ZONE, is_zone, zone_of_number
 
-# Where a number's prefix allows several zones, the one most of the country lives in.
-MAIN_ZONE = {
-    "AU": "Australia/Sydney", "BR": "America/Sao_Paulo", "CA": "America/Toronto", "ES": "Europe/Madrid",
-    "ID": "Asia/Jakarta", "MX": "America/Mexico_City", "PT": "Europe/Lisbon", "RU": "Europe/Moscow",
-    "US": "America/New_York", "CL": "America/Santiago", "EC": "America/Guayaquil", "NZ": "Pacific/Auckland",
-    "KZ": "Asia/Almaty", "CD": "Africa/Kinshasa", "MN": "Asia/Ulaanbaatar", "AR": "America/Argentina/Buenos_Aires",
-}
 COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "britain": "GB",
                    "usa": "US", "us": "US", "america": "US", "the states": "US", "holland": "NL"}
-
-
-def is_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-@lru_cache(maxsize=4096)
-def zone_of_number(number: str) -> str | None:
-    """The most likely zone of a phone number, or None when its prefix does not say."""
-    try:
-        parsed = phonenumbers.parse(normalise_address(number), None)
-    except phonenumbers.NumberParseException:
-        return None
-    zones = [z for z in number_zones.time_zones_for_number(parsed) if z != "Etc/Unknown" and is_zone(z)]
-    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
-    if not zones:  # the prefix says nothing (new mobile ranges): the country may
-        country = pytz.country_timezones.get(region or "", [])
-        return MAIN_ZONE.get(region or "") or (country[0] if len(country) == 1 else None)
-    if len(zones) == 1:
-        return zones[0]
-    if MAIN_ZONE.get(region) in zones:
-        return MAIN_ZONE[region]
-    for zone in pytz.country_timezones.get(region, []):
-        if zone in zones:
-            return zone
-    return zones[0]
 
 
 @lru_cache(maxsize=1)
@@ -76,11 +34,11 @@ def _place_index() -> dict[str, str]:
             index.setdefault(city, zone)
     for code, country in pytz.country_names.items():
         zones = pytz.country_timezones.get(code) or []
-        main = MAIN_ZONE.get(code) or (zones[0] if zones else None)
+        main = MOST_POPULOUS_ZONE.get(code) or (zones[0] if zones else None)
         if main:
             index.setdefault(country.lower(), main)
     for alias, code in COUNTRY_ALIASES.items():
-        index.setdefault(alias, MAIN_ZONE.get(code) or pytz.country_timezones[code][0])
+        index.setdefault(alias, MOST_POPULOUS_ZONE.get(code) or pytz.country_timezones[code][0])
     return index
 
 

@@ -16,7 +16,7 @@ class AuditSettings(WorkerSettings):
     db_pool_size: int = Field(4, alias="AUDIT_DB_POOL_SIZE", ge=1, le=100)
 
     @model_validator(mode="after")
-    def _check(self) -> "AuditSettings":
+    def _check(self) -> AuditSettings:
         if not self.database_url:
             raise ValueError("DATABASE_URL is required: the Postgres audit writes to, postgresql://user:pass@host:port/db")
         driver_url(self.database_url, "asyncpg")  # fails early on a URL that is not postgresql://

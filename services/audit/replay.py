@@ -18,7 +18,6 @@ order-independent, so the rebuilt rows equal the live ones row for row.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import time
@@ -118,7 +117,7 @@ async def read_stream(bus: Bus, last_seq: int, chunk_size: int) -> AsyncIterator
         while seen < last_seq:
             try:
                 msgs = await sub.fetch(chunk_size, timeout=FETCH_TIMEOUT_S)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 # The last events may have been deleted from the stream: stop when none are left.
                 if (await sub.consumer_info()).num_pending == 0:
                     return

@@ -59,7 +59,7 @@ class CalendarSettings(WorkerSettings):
     send_invitations: bool = Field(False, alias="CALENDAR_SEND_INVITATIONS")
 
     @model_validator(mode="after")
-    def _check(self) -> "CalendarSettings":
+    def _check(self) -> CalendarSettings:
         if not self.database_url.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must start with postgresql://")
         try:

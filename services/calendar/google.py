@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
@@ -42,9 +42,9 @@ def _when(moment: datetime, zone_name: str) -> dict[str, str]:
 
 def _instant(when: dict[str, Any], fallback_zone: str) -> datetime:
     if "dateTime" in when:
-        return datetime.fromisoformat(when["dateTime"]).astimezone(timezone.utc)
+        return datetime.fromisoformat(when["dateTime"]).astimezone(UTC)
     day = date.fromisoformat(when["date"])  # an all-day event: midnight in its zone
-    return datetime.combine(day, time(0), ZoneInfo(when.get("timeZone") or fallback_zone)).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), ZoneInfo(when.get("timeZone") or fallback_zone)).astimezone(UTC)
 
 
 def _stored(item: dict[str, Any], calendar_zone: str = "UTC") -> StoredEvent:

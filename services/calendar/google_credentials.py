@@ -19,7 +19,8 @@ from typing import Any
 
 import httplib2
 from google.auth.credentials import Credentials
-from google.oauth2 import credentials as user_credentials, service_account
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
 from google_auth_httplib2 import Request
 
 from shared.logging import get_logger
@@ -69,7 +70,7 @@ class CredentialStore:
         self._saved_token = credentials.token
 
     @classmethod
-    def from_file(cls, path: Path, token_uri: str | None = None, subject: str | None = None) -> "CredentialStore":
+    def from_file(cls, path: Path, token_uri: str | None = None, subject: str | None = None) -> CredentialStore:
         """Load a service-account key or an authorized-user token file.
 
         `token_uri` replaces the OAuth token endpoint (a local stand-in in tests); the

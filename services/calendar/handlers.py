@@ -19,7 +19,6 @@ from services.calendar.routing import Backends
 from services.calendar.slots import free_slots
 from services.calendar.zones import normalise_owner, owner_zone, to_utc, zone
 from shared.bus import Bus
-from shared.logging import get_logger
 from shared.calendar import (
     CalendarEntry,
     CalendarError,
@@ -37,6 +36,7 @@ from shared.calendar import (
     Slot,
     UpdateEvent,
 )
+from shared.logging import get_logger
 
 log = get_logger(__name__)
 

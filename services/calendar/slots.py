@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
@@ -74,7 +74,7 @@ def free_slots(
     for window_start, window_end in daily_windows(start, end, wall_zone, day_start, day_end):
         for gap_start, gap_end in gaps(busy, window_start, window_end):
             if gap_end - gap_start >= duration:
-                found.append((gap_start.astimezone(timezone.utc), gap_end.astimezone(timezone.utc)))
+                found.append((gap_start.astimezone(UTC), gap_end.astimezone(UTC)))
                 if len(found) >= limit:
                     return found
     return found

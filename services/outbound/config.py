@@ -11,6 +11,8 @@ from shared.settings import WorkerSettings
 
 class OutboundSettings(WorkerSettings):
     health_port: int = Field(8084, alias="HEALTH_PORT", ge=0, le=65535)
+    concurrency: int = Field(32, alias="OUTBOUND_CONCURRENCY", ge=1, le=10_000)
+    handler_timeout_s: float = Field(120.0, alias="OUTBOUND_REPLY_TIMEOUT_S", gt=0)
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str = Field(TWILIO_API, alias="TWILIO_API_BASE_URL")
@@ -22,7 +24,7 @@ class OutboundSettings(WorkerSettings):
     request_timeout_s: float = Field(10.0, alias="OUTBOUND_REQUEST_TIMEOUT_S", gt=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "OutboundSettings":
+    def _check(self) -> OutboundSettings:
         if not self.twilio_account_sid or not self.twilio_auth_token:
             raise ValueError(
                 "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required "

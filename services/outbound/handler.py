@@ -18,7 +18,6 @@ part is sent again: at least once, counted in
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from shared.errors import DependencyUnavailable, PermanentFailure
 from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
 from shared.ids import conversation_id
 from shared.logging import get_logger
+from shared.retry import Backoff, retry
 from shared.text import clean_text
 
 log = get_logger(__name__)
@@ -52,14 +52,13 @@ LEDGER_RETRIES = Counter(
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
+    """Twilio sends: exponential backoff capped at 8 s, each wait between half and all of it."""
+
     attempts: int = 5
     base_s: float = 0.5
     cap_s: float = 8.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter around it, bounded by `cap_s`."""
-        return min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+    jitter: float = 0.5
 
 
 @dataclass
@@ -78,21 +77,26 @@ class Outbound:
     accepted: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, SendError) and not exc.permanent and not exc.credentials
+
+
+def _note_retry(exc: BaseException, attempt: int) -> None:
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    RETRIES.labels(str(status or "connection")).inc()
+    log.warning("twilio_retry", attempt=attempt, status=status, code=code)
+
+
 async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> str:
-    for attempt in range(1, deps.retry.attempts + 1):
+    async def send_once() -> str:
         PACED_SECONDS.inc(await deps.pacer.wait(from_))
         started = time.perf_counter()
         try:
             return await deps.twilio.send(from_, to, body, deps.status_callback)
-        except SendError as exc:
-            if exc.permanent or exc.credentials or attempt == deps.retry.attempts:
-                raise
-            RETRIES.labels(str(exc.status or "connection")).inc()
-            log.warning("twilio_retry", attempt=attempt, status=exc.status, code=exc.code)
-            await asyncio.sleep(deps.retry.delay(attempt))
         finally:
             SEND_SECONDS.observe(time.perf_counter() - started)
-    raise AssertionError("unreachable")
+
+    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry)
 
 
 def check_destination(event: ReplyComposed) -> None:

@@ -31,7 +31,7 @@ class SentLedger:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, replicas: int = 1) -> "SentLedger":
+    async def open(cls, js: JetStreamContext, replicas: int = 1) -> SentLedger:
         try:
             kv = await js.key_value(BUCKET)
         except BucketNotFoundError:

@@ -7,7 +7,6 @@ Errors are sorted into transient (worth retrying) and permanent (never retried).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -86,7 +85,7 @@ class TwilioMessages:
             transient = exc.status == 429 or exc.status >= 500 or exc.code == 20429
             permanent = not (transient or credentials) and (exc.code in PERMANENT_CODES or exc.status in (400, 404))
             raise SendError(exc.msg, exc.code, exc.status, permanent, credentials, accepted_maybe=exc.status >= 500) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False, accepted_maybe=True) from exc
         return message.sid
 

@@ -25,7 +25,11 @@ class TranscriberSettings(WorkerSettings):
     beam_size: int = Field(1, alias="TRANSCRIBER_BEAM_SIZE", ge=1, le=10)
     vad_filter: bool = Field(False, alias="TRANSCRIBER_VAD")
     cpu_threads: int = Field(0, alias="TRANSCRIBER_CPU_THREADS", ge=0, le=64)
-    concurrency: int = Field(1, alias="TRANSCRIBER_CONCURRENCY", ge=1, le=16)
+    whisper_workers: int = Field(1, alias="TRANSCRIBER_CONCURRENCY", ge=1, le=16)
+    # Events in flight per replica: typed text and downloads go on while Whisper is busy
+    # (transcriptions themselves are bounded by TRANSCRIBER_CONCURRENCY).
+    concurrency: int = Field(8, alias="TRANSCRIBER_IN_FLIGHT", ge=1, le=1000)
+    handler_timeout_s: float = Field(600.0, alias="TRANSCRIBER_MESSAGE_TIMEOUT_S", gt=0)
 
     # openai engine
     openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
@@ -48,7 +52,7 @@ class TranscriberSettings(WorkerSettings):
     download_attempts: int = Field(3, alias="TRANSCRIBER_DOWNLOAD_ATTEMPTS", ge=1, le=10)
 
     @model_validator(mode="after")
-    def _check(self) -> "TranscriberSettings":
+    def _check(self) -> TranscriberSettings:
         if not self.twilio_account_sid or not self.twilio_auth_token:
             raise ValueError(
                 "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required to download media "
@@ -87,4 +91,4 @@ class TranscriberSettings(WorkerSettings):
         )
 
     def whisper_options(self) -> WhisperOptions:
-        return WhisperOptions(self.beam_size, self.vad_filter, self.cpu_threads, self.concurrency)
+        return WhisperOptions(self.beam_size, self.vad_filter, self.cpu_threads, self.whisper_workers)

@@ -8,7 +8,6 @@ requested. The body is streamed and abandoned as soon as it passes the size cap.
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +17,7 @@ from services.transcriber.failures import DownloadFailed, MediaFailure, MediaRef
 from services.transcriber.media_policy import MediaPolicy, Resolver, origin_of, resolve
 from services.transcriber.transport import PinnedTransport
 from shared.logging import get_logger
+from shared.retry import Backoff, retry
 
 log = get_logger(__name__)
 
@@ -40,6 +40,10 @@ class DownloadLimits:
 class Downloaded:
     content: bytes
     content_type: str
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, MediaFailure) and exc.transient
 
 
 def megabytes(size: int) -> str:
@@ -66,26 +70,28 @@ class MediaDownloader:
 
     async def fetch(self, url: str) -> Downloaded:
         """The media at `url`, or a MediaFailure saying why not (transient ones after retries)."""
-        for attempt in range(1, self.limits.attempts + 1):
+
+        async def fetch_once() -> Downloaded:
             try:
                 async with asyncio.timeout(self.limits.total_timeout_s):
-                    result = await self._fetch_once(parse_url(url))
+                    return await self._fetch_once(parse_url(url))
             except TimeoutError:
-                failure: MediaFailure = DownloadFailed(
+                raise DownloadFailed(
                     f"media download took longer than {self.limits.total_timeout_s:g}s", transient=True
-                )
-            except MediaFailure as exc:
-                failure = exc
-            else:
-                DOWNLOADS.labels("ok").inc()
-                return result
-            if not failure.transient or attempt == self.limits.attempts:
-                DOWNLOADS.labels(failure.code).inc()
-                raise failure
+                ) from None
+
+        def note_retry(failure: BaseException, attempt: int) -> None:
             DOWNLOADS.labels("retried").inc()
-            log.warning("media_download_retry", attempt=attempt, reason=failure.reason)
-            await asyncio.sleep(self.limits.retry_base_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
-        raise AssertionError("unreachable")
+            log.warning("media_download_retry", attempt=attempt, reason=getattr(failure, "reason", str(failure)))
+
+        policy = Backoff(self.limits.attempts, self.limits.retry_base_s, cap_s=float("inf"), jitter=0.5)
+        try:
+            result = await retry(fetch_once, policy, _transient, on_retry=note_retry)
+        except MediaFailure as failure:
+            DOWNLOADS.labels(failure.code).inc()
+            raise
+        DOWNLOADS.labels("ok").inc()
+        return result
 
     async def _fetch_once(self, url: httpx.URL) -> Downloaded:
         first = origin_of(url)

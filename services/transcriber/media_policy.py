@@ -84,7 +84,7 @@ class HostPattern:
     port: int = 443
 
     @classmethod
-    def parse(cls, text: str) -> "HostPattern":
+    def parse(cls, text: str) -> HostPattern:
         name, _, port = text.strip().lower().rstrip(".").partition(":")
         if not name:
             raise ValueError(f"empty host pattern in {text!r}")
@@ -104,7 +104,7 @@ class MediaPolicy:
     sandbox_origin: Origin | None = None
 
     @classmethod
-    def from_patterns(cls, patterns: list[str] | tuple[str, ...], sandbox_base_url: str | None = None) -> "MediaPolicy":
+    def from_patterns(cls, patterns: list[str] | tuple[str, ...], sandbox_base_url: str | None = None) -> MediaPolicy:
         sandbox = origin_of(httpx.URL(sandbox_base_url)) if sandbox_base_url else None
         return cls(tuple(HostPattern.parse(p) for p in patterns if p.strip()), sandbox)
 

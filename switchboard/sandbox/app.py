@@ -13,7 +13,7 @@ import binascii
 import re
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -105,7 +105,7 @@ class Emulator:
         callback = form.get("StatusCallback")
         if callback and not callback.startswith(("http://", "https://")):
             raise TwilioError(400, 21609)
-        now = rfc2822(datetime.now(timezone.utc))
+        now = rfc2822(datetime.now(UTC))
         return {
             "sid": new_sid("SM"), "from": from_, "to": to, "body": body, "status": "queued",
             "status_callback": callback, "date_created": now, "date_updated": now,

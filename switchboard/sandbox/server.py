@@ -37,7 +37,7 @@ class TwilioEmulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> "TwilioEmulator":
+    async def start(self) -> TwilioEmulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
@@ -68,7 +68,7 @@ class TwilioEmulator:
         if self._client is not None:
             await self._client.aclose()
 
-    async def __aenter__(self) -> "TwilioEmulator":
+    async def __aenter__(self) -> TwilioEmulator:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -7,7 +7,7 @@ import itertools
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Literal
 
@@ -80,7 +80,7 @@ class SandboxState:
     async def set_status(self, sid: str, status: str) -> None:
         message = self.by_sid[sid]
         message["status"] = status
-        message["date_updated"] = rfc2822(datetime.now(timezone.utc))
+        message["date_updated"] = rfc2822(datetime.now(UTC))
 
     def sent_to(self, to: str, after: int = 0) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["to"] == to and m["index"] > after]
@@ -93,7 +93,7 @@ class SandboxState:
         try:
             async with self.changed:
                 await asyncio.wait_for(self.changed.wait_for(lambda: bool(self.sent_to(to, after))), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return []
         return self.sent_to(to, after)
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from services.agent.migrations import migrate as migrate_agent
+from services.calendar.migrations import migrate as migrate_calendar
 from shared.bus import Bus, connect
 from shared.events import MessageReceived, MessageSent, MessageTranscribed, ReplyComposed, decode
-from services.calendar.migrations import migrate as migrate_calendar
 from switchboard.infra import free_port
 from switchboard.sandbox.server import TwilioEmulator
 from tests.bench.gateway_stack import ServerProcess, cpu_seconds
@@ -37,7 +37,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def services(work: Path, nats_url: str, database_url: str, gateway_port: int, emulator_url: str) -> list[ServerProcess]:
+def services(work: Path, nats_url: str, database_url: str, gateway_port: int, emulator_url: str,
+             agent_env: dict[str, str] | None = None) -> list[ServerProcess]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENT_", "TAVILY_", "HEALTH_", "OUTBOUND_"))}
     common = {**keep, "NATS_URL": nats_url, "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": SID,
               "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE_URL": emulator_url, "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
@@ -48,7 +49,7 @@ def services(work: Path, nats_url: str, database_url: str, gateway_port: int, em
         # Typed text never reaches a speech engine; `openai` just avoids loading Whisper.
         "transcriber": ({"TRANSCRIBER_ENGINE": "openai", "OPENAI_API_KEY": "sk-unused"}, None),
         "calendar": ({}, None),
-        "agent": ({"AGENT_MODEL": "offline", "AGENT_DEBOUNCE_S": "0"}, None),
+        "agent": (agent_env if agent_env is not None else {"AGENT_MODEL": "offline", "AGENT_DEBOUNCE_S": "0"}, None),
         "outbound": ({"OUTBOUND_PACING": "off"}, None),
     }
     processes = []
@@ -62,7 +63,8 @@ def services(work: Path, nats_url: str, database_url: str, gateway_port: int, em
 
 
 async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_url: str, users: int, messages: int,
-                           think_s: float) -> str:
+                           think_s: float, agent_env: dict[str, str] | None = None,
+                           texts: tuple[str, ...] = MESSAGES) -> str:
     await migrate_agent(database_url)
     await migrate_calendar(database_url)
     gateway_port = free_port()
@@ -78,7 +80,7 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
             return await record(message)
 
         emulator.state.record = timed_record
-        processes = services(work, nats_url, database_url, gateway_port, emulator.url)
+        processes = services(work, nats_url, database_url, gateway_port, emulator.url, agent_env)
         try:
             for process in processes:
                 process.start(ready_path="/readyz", timeout=90)
@@ -92,12 +94,12 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
                     arrived[address].clear()
                     expected = len(received[address]) + 1
                     started = time.perf_counter()
-                    status, sid = await emulator.send_inbound(user, BUSINESS, MESSAGES[n % len(MESSAGES)])
+                    status, sid = await emulator.send_inbound(user, BUSINESS, texts[n % len(texts)])
                     assert status == 200, status
                     while len(received[address]) < expected:
                         try:
                             await asyncio.wait_for(arrived[address].wait(), 30)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             raise RuntimeError(f"no reply to {user}'s message {n} ({sid}) within 30 s") from None
                         arrived[address].clear()
                     if n:  # the first message of each user warms up its conversation
@@ -113,6 +115,7 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
             elapsed = time.perf_counter() - started
             cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed * 100 for name, pid in pids.items()}
             load_after = os.getloadavg()[0]
+            bursts = await burst_replies(emulator, received, arrived) if agent_env is not None else []
             stages = await stage_breakdown(nats_url)
         finally:
             for process in reversed(processes):
@@ -120,13 +123,17 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
     return "\n".join([
         f"**Pipeline, webhook sent → reply received by the emulator**: {users} concurrent conversations, "
         f"{len(latencies)} messages measured ({len(latencies) / elapsed:.1f}/s offered; after each reply a pause of "
-        f"{0.5 * think_s:g}–{1.5 * think_s:g} s, uniformly random), offline model, AGENT_DEBOUNCE_S=0, load average {load_before:.1f} before, {load_after:.1f} after",
+        f"{0.5 * think_s:g}–{1.5 * think_s:g} s, uniformly random), offline model, agent settings "
+        f"{agent_env if agent_env is not None else {'AGENT_DEBOUNCE_S': '0'}}, load average {load_before:.1f} before, "
+        f"{load_after:.1f} after",
         "",
         "| p50 | p90 | p99 | max | mean |",
         "|---:|---:|---:|---:|---:|",
         f"| {statistics.median(latencies):.1f} ms | {percentile(latencies, 0.9):.1f} ms | "
         f"{percentile(latencies, 0.99):.1f} ms | {max(latencies):.1f} ms | {statistics.fmean(latencies):.1f} ms |",
         "",
+        *([f"Bursts of three messages typed 1 s apart: replies per burst {bursts} (one each is right)", ""]
+          if bursts else []),
         "CPU during the run, % of one core: " + ", ".join(f"{name} {value:.0f}" for name, value in cpu.items())
         + " (Postgres not counted).",
         "",
@@ -136,6 +143,24 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
         "|---|---:|---:|",
         *(f"| {name} | {statistics.median(v):.1f} ms | {percentile(v, 0.9):.1f} ms |" for name, v in stages.items() if v),
     ])
+
+
+async def burst_replies(emulator: TwilioEmulator, received: dict[str, list[float]],
+                        arrived: dict[str, asyncio.Event], bursts: int = 3) -> list[int]:
+    """Users who send three messages 1 s apart: how many replies each burst got."""
+    counts = []
+    for i in range(bursts):
+        user = f"+3469{i:07d}"
+        address = f"whatsapp:{user}"
+        for n, text in enumerate(("hi", "can you book the dentist", "friday at 3pm")):
+            if n:
+                await asyncio.sleep(1.0)
+            status, _ = await emulator.send_inbound(user, BUSINESS, text)
+            assert status == 200, status
+        await asyncio.wait_for(arrived[address].wait(), 30)
+        await asyncio.sleep(4.0)  # a second reply, if the burst were split, would come within this
+        counts.append(len(received[address]))
+    return counts
 
 
 async def stage_breakdown(nats_url: str) -> dict[str, list[float]]:

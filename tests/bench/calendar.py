@@ -90,7 +90,7 @@ async def run_phase(client: CalendarClient, op: str, callers: int, seconds: floa
 
 async def seed(client: CalendarClient) -> None:
     """Two events a day for four weeks per owner: a listed day holds two events."""
-    for index, owner in enumerate(OWNERS):
+    for owner in OWNERS:
         await asyncio.gather(*(
             client.create(CreateEvent(**who(owner), summary=f"Seed {day}-{hour}", duration_minutes=60,
                                       start=MONTH + timedelta(days=day, hours=hour)))

@@ -33,7 +33,7 @@ class ServerProcess:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, ready_path: str | None = None, timeout: float = 30) -> "ServerProcess":
+    def start(self, ready_path: str | None = None, timeout: float = 30) -> ServerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -44,7 +44,7 @@ async def stored_msg_ids(js: JetStreamContext, stream: str, first_seq: int, last
         while seq < last_seq:
             try:
                 batch = await sub.fetch(1000, timeout=2)
-            except (FetchTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, FetchTimeoutError):
                 break
             for msg in batch:
                 seq = msg.metadata.sequence.stream

@@ -54,7 +54,7 @@ class _Pending:
 class _Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection carrying one request at a time."""
 
-    def __init__(self, on_done: Callable[["_Connection", _Pending, int], None]):
+    def __init__(self, on_done: Callable[[_Connection, _Pending, int], None]):
         self.on_done = on_done
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
@@ -201,7 +201,7 @@ async def run_open_loop(requests: list[bytes], host: str, port: int, *, rate: fl
         run.dispatch(_Pending(index, intended))
     try:
         await asyncio.wait_for(run.all_answered.wait(), drain_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass  # unanswered requests keep status 0
     cpu_s = time.process_time() - cpu_before
     for conn in list(run.idle):

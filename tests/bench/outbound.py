@@ -141,7 +141,7 @@ async def run(replicas: int, args: argparse.Namespace, workdir: Path) -> dict[st
         window = (max(got.values()) - started) if got else 1.0
         throughput = len(got) / window if got else 0.0
         # Who was busy: CPU used during the run, as a share of one core.
-        outbound_cpu = sum(cpu_seconds(w.pid) - b for w, b in zip(workers, cpu_before[0])) / window
+        outbound_cpu = sum(cpu_seconds(w.pid) - b for w, b in zip(workers, cpu_before[0], strict=True)) / window
         emulator_cpu = (cpu_seconds(emulator.pid) - cpu_before[1]) / window
         alone = await emulator_alone(emulator_port, args.replies)
     finally:

@@ -118,7 +118,7 @@ async def run_wrk(url: str, script: Path, data_dir: Path, *, threads: int, conne
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), duration_s + 60)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise RuntimeError(f"wrk did not finish within {duration_s + 60}s") from None

@@ -25,6 +25,7 @@ import pytest
 from switchboard.infra import free_port
 from switchboard.registry import SERVICES
 from tests.twilio_forms import inbound_form, new_sid, signed
+from tests.waiting import scaled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -49,12 +50,12 @@ def stack_env(home: Path) -> dict[str, str]:
 class Up:
     """One `python -m switchboard up` process, its output in a file."""
 
-    def __init__(self, home: Path, log: Path):
+    def __init__(self, home: Path, log: Path, *args: str):
         self.home = home
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "switchboard", "up"], cwd=home.parent, env=stack_env(home),
+                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env=stack_env(home),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
@@ -163,7 +164,7 @@ def post_signed_webhook(facts: dict, token: str, body: str) -> tuple[int, str]:
 def home(tmp_path: Path) -> Path:
     home = tmp_path / "switchboard-home"
     home.mkdir()
-    names = ["nats", "postgres", *(entry.name for entry in SERVICES)]
+    names = ["nats", "nats-monitor", "postgres", *(entry.name for entry in SERVICES)]
     (home / "ports.json").write_text(json.dumps({name: free_port() for name in names}))
     return home
 
@@ -216,3 +217,110 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
         assert second.interrupt() == 0, second.output()[-4000:]
     finally:
         second.make_sure_it_stopped()
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def wait_for_output(up: Up, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + scaled(timeout)
+    while text not in up.output():
+        if up.proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"never printed {text!r}:\n{up.output()[-6000:]}")
+        time.sleep(0.2)
+
+
+def webhook_accepted(facts: dict, token: str, timeout: float = 120) -> str:
+    """Post signed webhooks until one is answered 200 (the gateway is back on NATS); its MessageSid."""
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        status, message_sid = post_signed_webhook(facts, token, "after a restart")
+        if status == 200:
+            return message_sid
+        time.sleep(0.5)
+    pytest.fail("the gateway never accepted a webhook again")
+
+
+def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home: Path, tmp_path: Path):
+    for service in ("gateway", "audit"):
+        if not (REPO / "services" / service / "__main__.py").exists():
+            pytest.skip(f"services/{service} is not there yet")
+    up = Up(home, tmp_path / "up.log")
+    try:
+        facts = up.facts()
+        token = json.loads((home / "sandbox.json").read_text())["auth_token"]
+        assert facts["nats_monitor_url"] in up.output()  # the monitoring port is printed
+
+        nats_pid = next(pid for pid in descendants(up.proc.pid) if "nats-server" in command_line(pid).split("\0")[0])
+        os.kill(nats_pid, signal.SIGKILL)
+        wait_for_output(up, f"(pid {nats_pid}, port ")
+        wait_for_output(up, "nats-server switchboard-local is back on port")
+        assert f"{facts['nats_url'].rsplit(':', 1)[1]}" in up.output().split("is back on port", 1)[1][:10]
+        message_sid = webhook_accepted(facts, token)
+        assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
+
+        postmaster = int((home / "postgres" / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(postmaster, signal.SIGKILL)
+        wait_for_output(up, f"Postgres (pid {postmaster}")
+        wait_for_output(up, "Postgres is back on port")
+        message_sid = webhook_accepted(facts, token)
+        # audit's pool reconnects by itself: the event stored meanwhile reaches Postgres
+        assert wait_for_audit(facts["database_url"], message_sid, timeout=180) == 1, up.output()[-6000:]
+
+        if all((REPO / "services" / name / "__main__.py").exists() for name in ("transcriber", "agent", "outbound")):
+            chat = subprocess.run(
+                [sys.executable, "-m", "switchboard", "chat", "--timeout", "90"], input="hello\n",
+                env={**os.environ, "SWITCHBOARD_HOME": str(home)}, cwd=tmp_path,
+                capture_output=True, text=True, timeout=180,
+            )
+            assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr, up.output()[-6000:])
+        assert "had failed" not in up.output() and "giving up" not in up.output()
+        assert up.interrupt() == 0, up.output()[-4000:]
+    finally:
+        up.make_sure_it_stopped()
+
+
+async def stream_leader(nats_url: str) -> str:
+    import nats
+
+    nc = await nats.connect(nats_url.split(","), connect_timeout=5)
+    try:
+        info = await nc.jetstream().stream_info("WHATSAPP")
+        assert info.config.num_replicas == 3
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(home: Path, tmp_path: Path):
+    if not all((REPO / "services" / name / "__main__.py").exists()
+               for name in ("gateway", "audit", "transcriber", "agent", "outbound")):
+        pytest.skip("the whole pipeline is not there yet")
+    up = Up(home, tmp_path / "up.log", "--cluster")
+    try:
+        facts = up.facts()
+        token = json.loads((home / "sandbox.json").read_text())["auth_token"]
+        assert len(facts["nats_url"].split(",")) == 3 and "3-node JetStream cluster" in up.output()
+
+        leader = asyncio.run(stream_leader(facts["nats_url"]))
+        leader_pid = next(pid for pid in descendants(up.proc.pid)
+                          if "nats-server" in command_line(pid) and leader in command_line(pid).split("\0"))
+        os.kill(leader_pid, signal.SIGKILL)
+        wait_for_output(up, f"nats-server {leader} (pid {leader_pid}")
+        wait_for_output(up, f"nats-server {leader} is back on port")
+
+        message_sid = webhook_accepted(facts, token)
+        assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
+        chat = subprocess.run(
+            [sys.executable, "-m", "switchboard", "chat", "--timeout", "90"], input="hello\n",
+            env={**os.environ, "SWITCHBOARD_HOME": str(home)}, cwd=tmp_path,
+            capture_output=True, text=True, timeout=180,
+        )
+        assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr, up.output()[-6000:])
+        assert up.interrupt() == 0, up.output()[-4000:]
+    finally:
+        up.make_sure_it_stopped()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -45,7 +45,7 @@ def write_token_file(path: Path, fake: FakeGoogleCalendar, token: str = "valid")
     if token == "valid":
         fake.accept_access_token(access_token)
     expired = token == "expired"
-    expiry = datetime.now(timezone.utc) + (timedelta(hours=-1) if expired else timedelta(hours=1))
+    expiry = datetime.now(UTC) + (timedelta(hours=-1) if expired else timedelta(hours=1))
     path.write_text(json.dumps({
         "type": "authorized_user", "token": access_token, "refresh_token": fake.issue_refresh_token(),
         "token_uri": fake.token_uri, "client_id": fake.client_id, "client_secret": fake.client_secret,

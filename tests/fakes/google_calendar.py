@@ -20,7 +20,7 @@ import json
 import re
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,13 +38,13 @@ class GoogleError(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _instant(when: dict[str, Any]) -> datetime:
     if "dateTime" in when:
         return datetime.fromisoformat(when["dateTime"].replace("Z", "+00:00"))
-    return datetime.fromisoformat(when["date"]).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(when["date"]).replace(tzinfo=UTC)
 
 
 class FakeGoogleCalendar:
@@ -80,7 +80,7 @@ class FakeGoogleCalendar:
         self.auth_codes.add(code)
         return code
 
-    def start(self) -> "FakeGoogleCalendar":
+    def start(self) -> FakeGoogleCalendar:
         fake = self
 
         class Handler(_Handler):
@@ -96,7 +96,7 @@ class FakeGoogleCalendar:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "FakeGoogleCalendar":
+    def __enter__(self) -> FakeGoogleCalendar:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

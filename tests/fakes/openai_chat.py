@@ -13,7 +13,8 @@ It speaks the wire format of `POST /v1/chat/completions` (non-streaming), so the
   estimates it: characters / 4 of every message's text and tool calls, and of the tool
   definitions, plus 4 per message. So a test can check the prompt budget from outside.
 - `requests` keeps every request body (model, messages, tools, tool_choice).
-- A wrong or missing bearer token gets 401 `invalid_api_key`; `latency_s` delays answers.
+- A wrong or missing bearer token gets 401 `invalid_api_key`; `latency_s` delays answers,
+  and `in_flight` / `peak_in_flight` count requests being answered at once.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def echo(request: dict[str, Any]) -> Answer:
     return Answer(f"You said: {last_user_text(request)[:200]}")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of agent calls may connect at once
+    daemon_threads = True
+
+
 class FakeOpenAIChat:
     def __init__(self, api_key: str = "sk-fake-chat", latency_s: float = 0.0, default: Responder = echo):
         self.api_key = api_key
@@ -76,6 +82,8 @@ class FakeOpenAIChat:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     @property
     def base_url(self) -> str:
@@ -84,20 +92,20 @@ class FakeOpenAIChat:
 
     # --- the script ------------------------------------------------------------------
 
-    def reply(self, text: str) -> "FakeOpenAIChat":
+    def reply(self, text: str) -> FakeOpenAIChat:
         self._script.append(Answer(text))
         return self
 
-    def call_tool(self, name: str, args: dict[str, Any], *more: tuple[str, dict[str, Any]], text: str | None = None) -> "FakeOpenAIChat":
+    def call_tool(self, name: str, args: dict[str, Any], *more: tuple[str, dict[str, Any]], text: str | None = None) -> FakeOpenAIChat:
         self._script.append(Answer(text, [(name, args), *more]))
         return self
 
-    def fail(self, status: int = 500, count: int = 1) -> "FakeOpenAIChat":
+    def fail(self, status: int = 500, count: int = 1) -> FakeOpenAIChat:
         for _ in range(count):
             self._script.append(Answer(status=status))
         return self
 
-    def respond_with(self, responder: Responder, count: int = 1) -> "FakeOpenAIChat":
+    def respond_with(self, responder: Responder, count: int = 1) -> FakeOpenAIChat:
         for _ in range(count):
             self._script.append(responder)
         return self
@@ -141,7 +149,7 @@ class FakeOpenAIChat:
         self.answers.append(body)
         return 200, body
 
-    def start(self) -> "FakeOpenAIChat":
+    def start(self) -> FakeOpenAIChat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -174,12 +182,19 @@ class FakeOpenAIChat:
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                     return
-                if fake.latency_s:
-                    time.sleep(fake.latency_s)
-                status, answer = fake.answer(json.loads(body))
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+                try:
+                    if fake.latency_s:
+                        time.sleep(fake.latency_s)
+                    status, answer = fake.answer(json.loads(body))
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
                 self._send(status, answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai-chat", daemon=True)
         self._thread.start()
@@ -191,7 +206,7 @@ class FakeOpenAIChat:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeOpenAIChat":
+    def __enter__(self) -> FakeOpenAIChat:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

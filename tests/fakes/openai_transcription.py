@@ -10,6 +10,8 @@ point `base_url` at `.base_url`. It answers `json`, `verbose_json` or `text`.
   `invalid_request_error`, as corrupt audio does from the real API.
 - `fail_next(status, count)` makes the next requests fail (e.g. 503, 429).
 - A wrong or missing bearer token gets 401 `invalid_api_key`.
+- `hold(audio, gate)` keeps that audio's answer until `gate` is set (a long note being
+  transcribed); `holding` is set while one is held.
 - `requests` records what each call carried (model, format, file name and type, size).
 """
 
@@ -59,6 +61,8 @@ class FakeOpenAITranscription:
         self.requests: list[dict[str, Any]] = []
         self._canned: dict[str, Canned] = {}
         self._failures: list[tuple[int, int]] = []  # (status, remaining)
+        self._gates: dict[str, threading.Event] = {}
+        self.holding = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -70,6 +74,9 @@ class FakeOpenAITranscription:
 
     def respond(self, audio: bytes, text: str, language: str = "english", duration: float = 0.0) -> None:
         self._canned[hashlib.sha256(audio).hexdigest()] = Canned(text, language, duration)
+
+    def hold(self, audio: bytes, gate: threading.Event) -> None:
+        self._gates[hashlib.sha256(audio).hexdigest()] = gate
 
     def fail_next(self, status: int, count: int = 1) -> None:
         with self._lock:
@@ -107,6 +114,10 @@ class FakeOpenAITranscription:
             return _error(400, "invalid_request_error", "you must provide a model parameter", None)
         if not _looks_like_audio(content):
             return _error(400, "invalid_request_error", "Audio file might be corrupted or unsupported", "invalid_value")
+        gate = self._gates.get(record["sha256"])
+        if gate is not None:
+            self.holding.set()
+            gate.wait(180)
         canned = self._canned.get(record["sha256"], Canned(self.default_text))
         fmt = record["response_format"]
         if fmt == "text":
@@ -116,7 +127,7 @@ class FakeOpenAITranscription:
             answer.update(task="transcribe", language=canned.language, duration=canned.duration, segments=[])
         return 200, "application/json", json.dumps(answer).encode()
 
-    def start(self) -> "FakeOpenAITranscription":
+    def start(self) -> FakeOpenAITranscription:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -145,7 +156,7 @@ class FakeOpenAITranscription:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "FakeOpenAITranscription":
+    def __enter__(self) -> FakeOpenAITranscription:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

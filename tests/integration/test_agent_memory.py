@@ -90,7 +90,7 @@ class Recorder:
         self.events: list[Event] = []
         self._sub = None
 
-    async def __aenter__(self) -> "Recorder":
+    async def __aenter__(self) -> Recorder:
         async def record(msg) -> None:
             self.events.append(decode(msg.data))
 

@@ -25,7 +25,12 @@ from shared.events import AgentFailed, ReplyComposed
 from tests.fakes.calendar_rig import OWNER_B, calendar_rig, conversation_of
 from tests.fakes.openai_chat import Answer, FakeOpenAIChat
 from tests.integration.test_agent_memory import (
-    OWNER_A, Recorder, agent_settings, running_agent, send_text, wait_until,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    wait_until,
 )
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -171,6 +176,21 @@ async def test_a_model_that_requests_tools_forever_stops_at_the_bound_and_still_
         assert reply.data.text == TOOL_LIMIT  # the model still asked for tools: a graceful answer instead
         assert [t.name for t in reply.data.tool_calls] == ["current_time"] * 3
         assert after.data.text == "It's tea time."
+
+
+async def test_a_model_asking_for_many_tool_calls_at_once_gets_only_the_first_few_run(database_url, bus):
+    twenty = [("current_time", {})] * 20
+    with FakeOpenAIChat() as llm:
+        llm.call_tool("current_time", {}, *twenty[1:]).reply("Done.")
+        settings = llm_settings(database_url, bus, llm, AGENT_MAX_TOOL_CALLS_PER_STEP=3)
+        async with Recorder(bus) as seen, running_agent(bus, settings):
+            reply = await say(bus, seen, "what time is it? ask twenty times")
+        assert llm.calls == 2, (llm.calls, reply.data.text, reply.data.tool_calls)
+        results = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+        assert len(results) == 20  # every call has an answer, so the thread stays valid
+        ran = [m for m in results if not m["content"].startswith("Error: not run")]
+        assert len(ran) == 3
+        assert [t.ok for t in reply.data.tool_calls] == [True] * 3 + [False] * 17
 
 
 async def test_a_prompt_injection_never_returns_another_users_events(database_url, bus):

@@ -16,7 +16,13 @@ from shared.ids import conversation_id
 from shared.settings import driver_url
 from tests.fakes.openai_chat import Answer, FakeOpenAIChat
 from tests.integration.test_agent_memory import (
-    BUSINESS, OWNER_A, Recorder, agent_settings, running_agent, send_text, wait_until,
+    BUSINESS,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    wait_until,
 )
 
 CTX = ToolContext(owner=OWNER_A, conversation=conversation_id(BUSINESS, OWNER_A), time_zone="UTC", call_key="k")
@@ -30,7 +36,7 @@ class FakeTavily:
         self.results: list[dict[str, Any]] = []
         self.queries: list[dict[str, Any]] = []
 
-    def __enter__(self) -> "FakeTavily":
+    def __enter__(self) -> FakeTavily:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

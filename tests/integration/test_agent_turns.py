@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from typing import Any, ClassVar
+
+import pytest
 
 from prometheus_client import REGISTRY
 
@@ -16,7 +19,14 @@ from shared.ids import conversation_id
 from tests.fakes.calendar_rig import calendar_rig
 from tests.fakes.openai_chat import FakeOpenAIChat
 from tests.integration.test_agent_memory import (
-    BUSINESS, OWNER_A, Recorder, agent_settings, running_agent, send_text, text_event, wait_until,
+    BUSINESS,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    text_event,
+    wait_until,
 )
 
 
@@ -73,7 +83,7 @@ async def test_the_offline_model_creates_lists_moves_and_cancels_through_the_cal
 
 
 async def test_three_messages_300_ms_apart_get_one_reply_that_addresses_all_three(database_url, bus):
-    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=2)  # the default window
+    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=0.4, AGENT_DEBOUNCE_FRAGMENT_S=1.8)  # defaults
     async with Recorder(bus) as seen, calendar_rig(bus, database_url), running_agent(bus, settings):
         sids = []
         for text in ("Hi!", "What time is it?", "What do I have tomorrow?"):
@@ -87,6 +97,25 @@ async def test_three_messages_300_ms_apart_get_one_reply_that_addresses_all_thre
         assert reply.data.text.startswith("Hi!")
         assert "It's " in reply.data.text and "(Europe/Madrid)" in reply.data.text
         assert "nothing in your calendar tomorrow" in reply.data.text
+
+
+@pytest.mark.parametrize("texts", [
+    ("hi", "can you book the dentist", "friday at 3pm"),
+    ("burst 1", "burst 2", "burst 3"),
+    ("hola", "agendá gimnasio", "el lunes a las 7"),
+])
+async def test_three_messages_typed_a_second_apart_still_get_one_answer(database_url, bus, texts):
+    settings = agent_settings(database_url, bus, AGENT_DEBOUNCE_S=0.4, AGENT_DEBOUNCE_FRAGMENT_S=1.8)  # defaults
+    async with Recorder(bus) as seen, calendar_rig(bus, database_url), running_agent(bus, settings):
+        sids = []
+        for i, text in enumerate(texts):
+            if i:
+                await asyncio.sleep(1.0)  # the user typing, not a wait for a result
+            event, _ = await send_text(bus, OWNER_A, text)
+            sids.append(event.data.message_sid)
+        await wait_until(lambda: seen.of(ReplyComposed), timeout=20)
+        await wait_until(lambda: consumers_idle(bus))
+        assert [list(r.data.in_reply_to) for r in seen.of(ReplyComposed)] == [sids]
 
 
 async def test_messages_sent_while_a_turn_runs_are_answered_together_in_the_next_turn(database_url, bus):
@@ -191,3 +220,27 @@ async def test_an_input_without_the_senders_numbers_is_dead_lettered_and_the_nex
         assert dead.data.original_id == bad.id and "from/to" in dead.data.error
         [reply] = seen.of(ReplyComposed)
         assert reply.data.text.startswith("Hi!") and reply.data.in_reply_to == (good.data.message_sid,)
+
+
+async def test_a_v1_input_as_first_published_is_answered_with_the_sender_of_its_received_message(database_url, bus):
+    # MessageTranscribed v1 as first published had no from/to: the agent finds them in the
+    # MessageReceived that started the chain instead of dead-lettering the input.
+    from shared.events import MessageReceived, MessageReceivedData, utcnow
+    from shared.ids import publish_subject
+
+    conversation = conversation_id(BUSINESS, OWNER_A)
+    received = MessageReceived(conversation=conversation, data=MessageReceivedData(
+        message_sid="SMv1", from_=OWNER_A, to=BUSINESS, body="hello", received_at=utcnow()))
+    await bus.publish(received, msg_id="SMv1")
+    v1 = {"id": "v1-text", "type": "MessageTranscribed", "version": 1, "conversation": conversation,
+          "occurred_at": utcnow().isoformat(), "correlation_id": received.id, "causation_id": received.id,
+          "data": {"message_sid": "SMv1", "text": "hello", "source": "typed", "engine": None,
+                   "language": None, "duration_s": None, "failure": None}}
+    await bus.js.publish(publish_subject("text", conversation), json.dumps(v1).encode(),
+                         stream=bus.stream, headers={"Nats-Msg-Id": "text:SMv1"})
+    async with Recorder(bus) as seen, running_agent(bus, agent_settings(database_url, bus)):
+        await wait_until(lambda: seen.of(ReplyComposed))
+        [reply] = seen.of(ReplyComposed)
+        assert reply.data.to == OWNER_A and reply.data.from_ == BUSINESS and reply.data.in_reply_to == ("SMv1",)
+        assert reply.causation_id == "v1-text"
+        assert not seen.of(MessageDeadLettered)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, AsyncIterator
 
 import asyncpg
@@ -37,7 +37,7 @@ from shared.ids import conversation_id
 
 BUSINESS = "+14155238886"
 ALICE, BOB = "+34600111222", "+34600333444"
-T0 = datetime(2024, 6, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 FAST = BatchPolicy(batch_size=64, fetch_timeout_s=0.2, ack_wait_s=5.0, backoff_s=(0.05, 0.1, 0.2), isolate_after=3)
 
 
@@ -346,7 +346,7 @@ async def test_message_rows_do_not_depend_on_the_order_events_are_projected(data
     finally:
         await engine.dispose()
     assert len(results) == 1
-    row = dict(zip(MESSAGE_COLUMNS, next(iter(results))))
+    row = dict(zip(MESSAGE_COLUMNS, next(iter(results)), strict=False))  # then the conversation columns
     assert (row["status"], row["status_at"], row["error_code"], row["error_status"]) == ("read", at(5), 30003, "failed")
     assert (row["created_at"], row["updated_at"], row["body"]) == (at(1), at(6), "reply r1 part 1")
 

@@ -6,7 +6,7 @@ to the fake Calendar API on loopback. Everything goes over NATS with `CalendarCl
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from shared.calendar import (
 )
 from tests.fakes.calendar_rig import OWNER_A, OWNER_B, calendar_rig
 
-UTC = timezone.utc
+UTC = UTC
 DAY = "2026-12-01"  # a Tuesday in winter: Madrid is UTC+1, London UTC+0
 
 

@@ -87,7 +87,7 @@ async def test_every_change_is_in_the_stream_and_in_audit(bus, database_url, tmp
 
         rows = await audited(database_url, expected=3)
         assert [(r["type"], r["msg_id"]) for r in rows] == [
-            (type(e).__name__, msg_id) for (_, _, e), msg_id in zip(events, msg_ids)
+            (type(e).__name__, msg_id) for (_, _, e), msg_id in zip(events, msg_ids, strict=True)
         ]
         assert all(r["conversation"] == conversation_of(OWNER_A) and r["correlation_id"] == "SM-turn-1" for r in rows)
     finally:

@@ -11,7 +11,7 @@ import json
 import socket
 import stat
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -45,7 +45,7 @@ async def test_expired_token_is_refreshed_and_persisted(bus, database_url, tmp_p
         assert persisted["token"] != "ya29.initial-token" and persisted["token"] in rig.fake.access_tokens
         assert persisted["refresh_token"] and persisted["client_id"] == rig.fake.client_id
         expiry = datetime.fromisoformat(persisted["expiry"].replace("Z", "+00:00"))
-        assert expiry > datetime.now(timezone.utc)
+        assert expiry > datetime.now(UTC)
         assert stat.S_IMODE(rig.token_file.stat().st_mode) == 0o600
 
         # A restarted service starts from the refreshed token: no second refresh.

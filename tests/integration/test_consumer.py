@@ -48,23 +48,31 @@ async def all_events(bus: Bus) -> list:
     return events
 
 
-async def test_two_replicas_keep_order_per_conversation_and_never_overlap_a_partition(bus, nats_server):
+async def test_two_replicas_keep_order_per_conversation_and_never_share_a_partition(bus, nats_server):
     conversations = [conversation_id("+14155238886", f"+3460000{i:04d}") for i in range(10)]
     events = [received(c, f"SM{c}-{n:02d}") for n in range(20) for c in conversations]
     seen: dict[str, list[str]] = defaultdict(list)
-    in_flight: dict[int, int] = defaultdict(int)
-    overlaps: list[int] = []
+    running: dict[str, int] = defaultdict(int)
+    serving: dict[int, set[int]] = defaultdict(set)  # partition -> replicas with a handler running
+    overlaps: list[str] = []
+    shared_partitions: list[int] = []
     per_replica = [0, 0]
+    most_at_once = [0]
 
     def handler_for(replica: int):
         async def handle(event: MessageReceived, delivery: Delivery) -> None:
-            in_flight[delivery.partition] += 1
-            if in_flight[delivery.partition] > 1:
-                overlaps.append(delivery.partition)
+            running[event.conversation] += 1
+            serving[delivery.partition].add(replica)
+            if running[event.conversation] > 1:
+                overlaps.append(event.conversation)
+            if len(serving[delivery.partition]) > 1:
+                shared_partitions.append(delivery.partition)
+            most_at_once[0] = max(most_at_once[0], sum(running.values()))
             await asyncio.sleep(random.uniform(0, 0.004))
             seen[event.conversation].append(event.data.message_sid)
             per_replica[replica] += 1
-            in_flight[delivery.partition] -= 1
+            running[event.conversation] -= 1
+            serving[delivery.partition].discard(replica)
         return handle
 
     # Each replica has its own connection, as separate processes would.
@@ -74,6 +82,7 @@ async def test_two_replicas_keep_order_per_conversation_and_never_overlap_a_part
         PartitionedConsumer(Bus(nc), "stage", "received", handler_for(i), FAST) for i, nc in enumerate(connections)
     ]
     tasks = [asyncio.create_task(r.run(stop)) for r in replicas]
+    await wait_until(lambda: all(len(r.owned) > 0 for r in replicas))  # both have joined
     await publish_all(bus, events)
     await wait_until(lambda: sum(per_replica) >= len(events), timeout=60)
     stop.set()
@@ -81,9 +90,11 @@ async def test_two_replicas_keep_order_per_conversation_and_never_overlap_a_part
     for nc in connections:
         await nc.close()
 
-    assert overlaps == []
+    assert overlaps == []  # one event at a time per conversation
+    assert shared_partitions == []  # a partition is served by one replica at a time
     assert sum(per_replica) == len(events)  # each event handled once
     assert all(count > 0 for count in per_replica), per_replica  # the replicas shared the work
+    assert most_at_once[0] > 1  # conversations did run concurrently
     for conversation in conversations:
         assert seen[conversation] == [f"SM{conversation}-{n:02d}" for n in range(20)]
 

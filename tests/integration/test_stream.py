@@ -6,6 +6,7 @@ import pytest
 from nats.js.errors import NoStreamResponseError
 
 from shared.consumer import AckPolicy, ensure_partition_consumers
+from shared.pinned import consumer_state
 from shared.events import MessageReceived, MessageReceivedData, utcnow
 from shared.ids import conversation_id, parse_stored_subject
 from shared.stream import StreamSpec, ensure_stream, partitions_of
@@ -47,8 +48,38 @@ async def test_consumers_are_created_per_partition_idempotently(bus, stream_spec
     assert count == stream_spec.partitions
     infos = await bus.js.consumers_info(bus.stream)
     assert sorted(i.name for i in infos) == [f"svc-text-p{p:03d}" for p in range(stream_spec.partitions)]
-    assert {i.config.max_ack_pending for i in infos} == {1}
+    assert {i.config.max_ack_pending for i in infos} == {AckPolicy().buffer}
     assert infos[0].config.filter_subject.startswith("wa.text.")
+    # One client at a time per partition: a priority group with the pinned_client policy.
+    raw = await consumer_state(bus.nc, bus.stream, "svc-text-p000")
+    assert raw["config"]["priority_policy"] == "pinned_client"
+    assert raw["config"]["priority_timeout"] == int(AckPolicy().pin_timeout_s * 1e9)
+
+
+async def test_an_old_single_slot_consumer_is_updated_in_place_and_keeps_its_position(bus):
+    """Consumers made by the first version (max_ack_pending=1) become pinned ones, position kept."""
+    from nats.js.api import AckPolicy as JsAck, ConsumerConfig
+
+    await bus.js.add_consumer(bus.stream, ConsumerConfig(
+        durable_name="svc-text-p000", filter_subject="wa.text.0.*", ack_policy=JsAck.EXPLICIT, max_ack_pending=1,
+        max_deliver=-1,
+    ))
+    sub = await bus.js.pull_subscribe_bind("svc-text-p000", stream=bus.stream)
+    # publish until one lands in partition 0, ack it through the old consumer
+    seq = None
+    for i in range(200):
+        ack = await bus.js.publish(f"wa.text.c{i:024x}", b"{}")
+        msg = await bus.js.get_msg(bus.stream, ack.seq)
+        if msg.subject.startswith("wa.text.0."):
+            seq = ack.seq
+            break
+    assert seq is not None
+    [msg] = await sub.fetch(1, timeout=5)
+    await msg.ack_sync()
+    await ensure_partition_consumers(bus, "svc", "text", AckPolicy())
+    raw = await consumer_state(bus.nc, bus.stream, "svc-text-p000")
+    assert raw["config"]["priority_policy"] == "pinned_client"
+    assert raw["ack_floor"]["stream_seq"] == seq
 
 
 async def test_changing_the_partition_count_updates_the_transform(bus):

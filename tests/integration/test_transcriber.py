@@ -13,8 +13,8 @@ import uvicorn
 from services.audit.service import run_audit
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.transcriber.engines.local import LocalWhisper, WhisperOptions, bundled_model
 from services.transcriber.download import Downloaded
+from services.transcriber.engines.local import LocalWhisper, WhisperOptions, bundled_model
 from services.transcriber.failures import NoSpeech, TooLarge, polite_reply
 from services.transcriber.ogg import ogg_duration_s
 from services.transcriber.transcription import VoicePipeline
@@ -161,7 +161,7 @@ async def test_bad_media_gives_a_failure_event_in_audit_and_never_blocks_the_con
             await bus.publish(event, msg_id=event.data.message_sid)
     published = await wait_for_texts(bus, 2 * len(cases))
     try:
-        for (code, _), failed, after in zip(cases.items(), published[::2], published[1::2]):
+        for (code, _), failed, after in zip(cases.items(), published[::2], published[1::2], strict=True):
             assert failed.data.failure_code == code, failed.data
             assert failed.data.failure.startswith(f"{code}: ")
             assert failed.data.failure_reply == polite_reply(code)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 
 import pytest
 
@@ -18,6 +20,13 @@ from tests.transcriber_rig import (  # noqa: F401 - fixtures
     voice,
     wait_for_texts,
 )
+
+
+@pytest.fixture
+def stream_spec():
+    from shared.stream import StreamSpec
+
+    return StreamSpec(partitions=1)  # every user shares the one partition
 
 
 @pytest.fixture
@@ -112,3 +121,36 @@ async def test_a_wrong_api_key_is_an_unavailable_engine_not_a_transcript(
         await engine.close()
     assert (text.data.failure_code, text.data.text) == ("engine_unavailable", "")
     assert "401" in text.data.failure
+
+
+async def test_a_long_voice_note_being_transcribed_does_not_delay_another_users_typed_message(
+    bus, emulator, fake_openai, openai_engine, start_transcriber
+):
+    """A two-minute note takes its time on the engine; a typed message behind it, from another
+    user of the same partition, is passed on at once."""
+    note = voice("book_table.ogg")
+    gate = threading.Event()
+    fake_openai.respond(note, "a very long story", duration=120.0)
+    fake_openai.hold(note, gate)
+    engine = OpenAITranscriber(fake_openai.api_key, "whisper-1", fake_openai.base_url, timeout_s=240, max_retries=0)
+    try:
+        await start_transcriber(engine, sandbox_policy(emulator))
+        long_note = received("+34600111222", media=[hosted(emulator, note)])
+        await bus.publish(long_note, msg_id=long_note.data.message_sid)
+        await asyncio.to_thread(fake_openai.holding.wait, 30)
+        assert fake_openai.holding.is_set()  # the note is on the engine now
+        partition_of = {}
+        typed = received("+34600333444", body="are you there?")
+        await bus.publish(typed, msg_id=typed.data.message_sid)
+        (first,) = await wait_for_texts(bus, 1)
+        assert first.data.message_sid == typed.data.message_sid and not gate.is_set()
+        for event in (long_note, typed):
+            stored = await bus.js.get_msg(bus.stream, subject=f"wa.received.*.{event.conversation}", direct=True)
+            partition_of[event.conversation] = stored.subject.split(".")[2]
+        assert len(set(partition_of.values())) == 1  # the same partition (the stream has one)
+        gate.set()
+        _, second = await wait_for_texts(bus, 2)
+        assert (second.data.message_sid, second.data.duration_s) == (long_note.data.message_sid, 120.0)
+    finally:
+        gate.set()
+        await engine.close()

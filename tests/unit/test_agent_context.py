@@ -93,13 +93,14 @@ def test_no_tool_lets_the_model_name_an_owner_or_a_conversation():
 
 def test_settings_choose_the_model_and_refuse_what_cannot_work(tmp_path, monkeypatch):
     for name in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AGENT_MODEL", "DEFAULT_TIMEZONE",
-                 "AGENT_PROMPT_FILE", "SWITCHBOARD_ENV", "HEALTH_PORT", "AGENT_DEBOUNCE_S", "PG_PREPARE_THRESHOLD"):
+                 "AGENT_PROMPT_FILE", "SWITCHBOARD_ENV", "HEALTH_PORT", "AGENT_DEBOUNCE_S", "AGENT_DEBOUNCE_FRAGMENT_S", "PG_PREPARE_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
     base = {"DATABASE_URL": "postgresql://localhost/switchboard"}
     assert AgentSettings(**base).model_name == "offline"
     assert AgentSettings(**base, OPENAI_API_KEY="sk-real").model_name == "openai:gpt-4o-mini"
     assert AgentSettings(**base, OPENAI_API_KEY="sk-real", AGENT_MODEL="openai:gpt-4.1").model_name == "openai:gpt-4.1"
-    assert AgentSettings(**base).health_port == 8083 and AgentSettings(**base).debounce_s == 2.0
+    assert AgentSettings(**base).health_port == 8083 and AgentSettings(**base).debounce_s == 0.4
+    assert AgentSettings(**base).debounce_fragment_s == 1.8
     assert AgentSettings(**base, PG_PREPARE_THRESHOLD="none").pg_prepare_threshold is None  # PgBouncer
     assert AgentSettings(**base).pg_prepare_threshold == 5
     for bad in ({}, {"DATABASE_URL": "mysql://x"}, {**base, "AGENT_MODEL": "openai:gpt-4o"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -26,7 +26,7 @@ from shared.ids import conversation_id
 BUSINESS, USER = "+14155238886", "+34600111222"
 CONVERSATION = conversation_id(BUSINESS, USER)
 SUBJECT = f"wa.received.3.{CONVERSATION}"
-T0 = datetime(2024, 6, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 1, tzinfo=UTC)
 
 
 def received(sid: str = "SM1", body: str = "hi", when: float = 0) -> MessageReceived:

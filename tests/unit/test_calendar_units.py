@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import httplib2
@@ -18,11 +18,11 @@ from services.calendar.handlers import new_event_id
 from services.calendar.local import PostgresCalendar, open_engine
 from services.calendar.ports import StoredEvent
 from services.calendar.slots import free_slots, gaps, merge
-from services.calendar.zones import normalise_owner, owner_zone, to_utc, zone_of_number
+from services.calendar.zones import normalise_owner, owner_zone, to_utc
 from shared.calendar import CalendarError, ErrorCode
 from switchboard.infra import free_port
 
-UTC = timezone.utc
+UTC = UTC
 MADRID = ZoneInfo("Europe/Madrid")
 
 
@@ -30,23 +30,11 @@ def at(hour: float, day: int = 1) -> datetime:
     return datetime(2026, 12, day, tzinfo=UTC) + timedelta(hours=hour)
 
 
-@pytest.mark.parametrize(("number", "expected"), [
-    ("+34600111222", "Europe/Madrid"),  # Spain: Madrid preferred over the Canaries
-    ("+447400123456", "Europe/London"),  # not Jersey, Guernsey or the Isle of Man
-    ("+34922123456", "Atlantic/Canary"),  # a Canarian landline
-    ("+79161234567", None),  # a Russian mobile could be anywhere from UTC+2 to UTC+12
-    ("+12125550100", "America/New_York"),
-    ("+14155550100", "America/Los_Angeles"),
-    ("+81312345678", "Asia/Tokyo"),
-])
-def test_zone_of_a_phone_number(number, expected):
-    assert zone_of_number(number) == expected
-
-
 def test_owner_zone_prefers_the_request_then_the_number_then_the_default():
     assert owner_zone("+34600111222", "Asia/Tokyo", "UTC").key == "Asia/Tokyo"
     assert owner_zone("+34600111222", None, "UTC").key == "Europe/Madrid"
     assert owner_zone("+80012345678", None, "America/Chicago").key == "America/Chicago"  # non-geographic
+    assert owner_zone("+79161234567", None, "UTC").key == "Europe/Moscow"  # the shared rule (shared.phones)
     with pytest.raises(CalendarError) as unknown:
         owner_zone("+34600111222", "Mars/Olympus", "UTC")
     assert unknown.value.code == ErrorCode.INVALID_REQUEST

@@ -28,7 +28,7 @@ async def run_tool_call(tool: AgentTool | None, call: dict, ctx: ToolContext, ti
         return f"Error: {exc.message}", False, {}
     except DependencyUnavailable:
         raise  # an outage is not an answer: the turn stops here and its input is retried later
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         return f"Error: {tool.name} took too long to answer.", False, {}
     except Exception as exc:  # a bug or an outage in a tool must not break the thread
         log.warning("tool_crashed", tool=tool.name, error=repr(exc)[:300])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from switchboard.supervisor import ChildSpec, LogPrinter, RestartPolicy, Supervisor
 
-FAST = RestartPolicy(first_delay_s=0.01, max_delay_s=0.05, stable_after_s=5.0, max_rapid_crashes=3)
+FAST = RestartPolicy(first_delay_s=0.01, max_delay_s=0.05, stable_after_s=5.0, crash_loop_after=3)
 
 
 def child(name: str, code: str) -> ChildSpec:
@@ -69,14 +69,46 @@ def test_colour_wraps_only_the_name():
     assert "gateway" in text
 
 
-async def test_a_crashing_child_is_restarted_with_backoff_then_given_up_on():
+async def test_a_crash_looping_child_is_never_given_up_on():
     out = io.StringIO()
     supervisor = Supervisor([child("flaky", "print('starting'); raise SystemExit(3)")], LogPrinter(out, ["flaky"]), FAST)
-    outcome = await asyncio.wait_for(supervisor.run(asyncio.Event()), 30)
-    assert supervisor.starts["flaky"] == 3
-    assert out.getvalue().count("flaky | starting") == 3
-    assert "restarting in" in out.getvalue()
-    assert "flaky" in outcome.gave_up and outcome.all_failed  # nothing left: supervision ends by itself
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop))
+    await wait_until(lambda: supervisor.starts["flaky"] >= 6, timeout=30)
+    assert not supervisor.given_up
+    text = out.getvalue()
+    assert "flaky exited with code 3" in text and "restarting in" in text
+    assert "crash loop (3 short runs in a row" in text and "retrying until it stays up" in text
+    stop.set()
+    outcome = await asyncio.wait_for(running, 30)
+    assert not outcome.gave_up and not outcome.all_failed
+
+
+def test_the_backoff_doubles_up_to_its_cap():
+    policy = RestartPolicy(first_delay_s=0.5, max_delay_s=30.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert policy.delay(50) == 30.0
+
+
+async def test_a_child_that_crashes_until_its_dependency_appears_comes_up(tmp_path: Path):
+    dependency = tmp_path / "dependency-up"
+    code = f"""
+        import pathlib, sys, time
+        if not pathlib.Path({str(dependency)!r}).exists():
+            sys.exit(1)
+        print('serving', flush=True)
+        time.sleep(60)
+    """
+    out = io.StringIO()
+    supervisor = Supervisor([child("worker", code)], LogPrinter(out, ["worker"]), FAST)
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop))
+    await wait_until(lambda: supervisor.starts["worker"] > FAST.crash_loop_after, timeout=30)  # past the old give-up point
+    dependency.touch()
+    await wait_until(lambda: "serving" in out.getvalue(), timeout=30)
+    assert alive(supervisor.pids["worker"]) and not supervisor.given_up
+    stop.set()
+    await asyncio.wait_for(running, 30)
 
 
 async def test_a_child_that_crashed_once_is_running_again(tmp_path: Path):
@@ -101,16 +133,18 @@ async def test_a_child_that_crashed_once_is_running_again(tmp_path: Path):
     assert not outcome.gave_up and not outcome.killed
 
 
-async def test_a_crash_loop_does_not_stop_the_other_services():
+async def test_a_misconfigured_child_does_not_stop_the_other_services():
     out = io.StringIO()
     supervisor = Supervisor(
-        [child("broken", "raise SystemExit(1)"), child("healthy", "import time; time.sleep(60)")],
+        [child("broken", "raise SystemExit(78)"), child("healthy", "import time; time.sleep(60)")],
         LogPrinter(out, ["broken", "healthy"]), FAST,
     )
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop))
     await wait_until(lambda: "broken" in supervisor.given_up)
+    await wait_until(lambda: "healthy" in supervisor.pids)
     assert alive(supervisor.pids["healthy"])
+    assert "the other services keep running" in out.getvalue()
     stop.set()
     outcome = await asyncio.wait_for(running, 30)
     assert list(outcome.gave_up) == ["broken"] and not outcome.all_failed
@@ -121,6 +155,7 @@ async def test_bad_configuration_exit_code_is_not_retried():
     outcome = await asyncio.wait_for(supervisor.run(asyncio.Event()), 30)
     assert supervisor.starts["misconfigured"] == 1
     assert "bad configuration" in outcome.gave_up["misconfigured"]
+    assert outcome.all_failed  # nothing left running: supervision ended by itself
 
 
 async def test_stop_terminates_every_child_and_kills_one_that_ignores_sigterm():

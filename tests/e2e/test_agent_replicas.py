@@ -1,0 +1,88 @@
+"""Agent replicas as processes: order per conversation, concurrency that scales, kill -9.
+
+Users talk in a closed loop (each waits for the reply before the next message), so every
+message is one turn and one LLM call of 1 s on the fake OpenAI server. With R replicas of
+`AGENT_CONCURRENCY` C, the ideal run takes ceil(turns / (R * C)) seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from shared.events import ReplyComposed
+from tests.agent_fleet import AgentFleet, converse
+from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.integration.test_agent_memory import stream_events
+from tests.waiting import scaled
+
+pytestmark = pytest.mark.e2e
+
+USERS, MESSAGES, LATENCY_S, CONCURRENCY = 200, 5, 1.0, 20
+
+
+def check_stream(replies: list[ReplyComposed], sent: dict[str, list[str]]) -> None:
+    """Exactly one stored reply per input, in each conversation's order."""
+    by_conversation: dict[str, list[str]] = {}
+    for reply in replies:
+        by_conversation.setdefault(reply.conversation, []).extend(reply.data.in_reply_to)
+    assert {c: by_conversation.get(c, []) for c in sent} == sent
+
+
+async def test_two_replicas_answer_every_conversation_in_order_at_the_speed_concurrency_allows(
+        bus, database_url, tmp_path):
+    with FakeOpenAIChat(latency_s=LATENCY_S) as llm:
+        fleet = AgentFleet(bus, database_url, llm.base_url, llm.api_key, tmp_path / "logs",
+                           AGENT_CONCURRENCY=str(CONCURRENCY))
+        try:
+            fleet.start(2)
+            await fleet.wait_joined(2)
+            run = await converse(bus, USERS, MESSAGES)
+        finally:
+            fleet.stop()
+        replies = await stream_events(bus, ReplyComposed)
+    turns = USERS * MESSAGES
+    ideal_s = math.ceil(turns / (2 * CONCURRENCY)) * LATENCY_S
+    print(f"{turns} turns in {run.wall_s:.1f} s; ideal {ideal_s:.0f} s ({run.wall_s / ideal_s:.2f}x); "
+          f"peak LLM calls in flight {llm.peak_in_flight}")
+    assert run.problems() == []
+    check_stream(replies, run.sent)
+    assert len(replies) == turns  # no duplicates in the stream
+    assert llm.calls == turns  # one model call per turn
+    assert llm.peak_in_flight == 2 * CONCURRENCY  # both replicas, full concurrency, never more
+    assert run.wall_s <= scaled(1.3 * ideal_s)  # TEST_TIME_FACTOR gives a loaded machine room
+
+
+async def test_kill_9_of_one_of_three_replicas_loses_nothing_and_keeps_order(bus, database_url, tmp_path):
+    with FakeOpenAIChat(latency_s=LATENCY_S) as llm:
+        fleet = AgentFleet(bus, database_url, llm.base_url, llm.api_key, tmp_path / "logs",
+                           AGENT_CONCURRENCY=str(CONCURRENCY), ACK_WAIT_S="6")
+        try:
+            fleet.start(3)
+            await fleet.wait_joined(3)
+            import asyncio
+            import time
+
+            killed_at: list[float] = []
+
+            async def kill_midway() -> None:
+                while llm.calls < USERS * MESSAGES // 3:
+                    await asyncio.sleep(0.05)
+                fleet.kill(0)
+                killed_at.append(time.monotonic())
+
+            killer = asyncio.create_task(kill_midway())
+            run = await converse(bus, USERS, MESSAGES)
+            await killer
+        finally:
+            fleet.stop()
+        replies = await stream_events(bus, ReplyComposed)
+    in_flight_at_kill = [wait for sent, wait in run.waits if sent <= killed_at[0] <= sent + wait]
+    takeover_s = max(in_flight_at_kill, default=0.0)
+    print(f"killed replica 0 after {USERS * MESSAGES // 3} model calls; {len(in_flight_at_kill)} messages were "
+          f"in flight; the longest of them was answered {takeover_s:.1f} s after it was sent (ACK_WAIT_S=6)")
+    assert in_flight_at_kill, "the kill did not happen mid-run"
+    assert run.problems() == []
+    check_stream(replies, run.sent)
+    assert len(replies) == USERS * MESSAGES  # duplicates: 0
