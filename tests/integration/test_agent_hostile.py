@@ -12,7 +12,13 @@ from shared.events import MessageDeadLettered, ReplyComposed
 from shared.ids import conversation_id
 from shared.settings import driver_url
 from tests.integration.test_agent_memory import (
-    BUSINESS, OWNER_A, Recorder, agent_settings, running_agent, send_text, wait_until,
+    BUSINESS,
+    OWNER_A,
+    Recorder,
+    agent_settings,
+    running_agent,
+    send_text,
+    wait_until,
 )
 
 # A tiny context and turn budget, so the first turn is folded into the summary (the
@@ -36,7 +42,7 @@ async def test_a_message_with_nul_is_answered_and_so_is_every_later_message(data
         await wait_until(lambda: len(seen.of(ReplyComposed)) == 1)
         for n in range(2, 7):
             await send_text(bus, OWNER_A, f"message {n}: " + "hello " * 20)
-            await wait_until(lambda: len(seen.of(ReplyComposed)) == n or seen.of(MessageDeadLettered))
+            await wait_until(lambda n=n: len(seen.of(ReplyComposed)) == n or seen.of(MessageDeadLettered))
         assert not seen.of(MessageDeadLettered)
         assert len(seen.of(ReplyComposed)) == 6
         summary = await summary_of(database_url, conversation)
@@ -63,7 +69,7 @@ async def test_a_model_answer_with_nul_is_cleaned_before_it_is_stored_or_sent(da
     async with Recorder(bus) as seen, running_agent(bus, settings, model=NulSpeaker()):
         for n in range(1, 6):
             await send_text(bus, OWNER_A, f"message {n}: " + "hello " * 20)
-            await wait_until(lambda: len(seen.of(ReplyComposed)) == n or seen.of(MessageDeadLettered))
+            await wait_until(lambda n=n: len(seen.of(ReplyComposed)) == n or seen.of(MessageDeadLettered))
         assert not seen.of(MessageDeadLettered)
         replies = seen.of(ReplyComposed)
         summary = await summary_of(database_url, conversation)

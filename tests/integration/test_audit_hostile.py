@@ -5,7 +5,15 @@ from __future__ import annotations
 from prometheus_client import REGISTRY
 
 from tests.integration.test_audit import (
-    ALICE, caught_up, publish, query, received, running_audit, scalar, sent, status,
+    ALICE,
+    caught_up,
+    publish,
+    query,
+    received,
+    running_audit,
+    scalar,
+    sent,
+    status,
 )
 
 

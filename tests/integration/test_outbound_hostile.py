@@ -17,9 +17,15 @@ from shared.errors import DependencyUnavailable
 from shared.events import MessageDeadLettered, MessageSent, SendFailed
 from shared.ids import conversation_id
 from tests.integration.test_outbound import (  # noqa: F401 - fixtures
-    BUSINESS, SID, TOKEN, emulator, reply, start_outbound, stream_events, wait_until,
+    BUSINESS,
+    SID,
+    TOKEN,
+    emulator,
+    reply,
+    start_outbound,
+    stream_events,
+    wait_until,
 )
-
 
 OUTAGE_S = 4.0
 

@@ -7,7 +7,12 @@ import pytest
 from services.transcriber.engines import Transcript
 from shared.events import MessageDeadLettered
 from tests.transcriber_rig import (  # noqa: F401 - fixtures
-    emulator, received, sandbox_policy, start_transcriber, stream_events, wait_for_texts,
+    emulator,
+    received,
+    sandbox_policy,
+    start_transcriber,
+    stream_events,
+    wait_for_texts,
 )
 
 
