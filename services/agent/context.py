@@ -22,6 +22,8 @@ from typing import Any, Sequence
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
+from shared.text import clean_text
+
 SUMMARY_HEADER = "Earlier in this conversation (oldest first, shortened):"
 CHARS_PER_TOKEN = 4
 
@@ -153,7 +155,7 @@ def fold(summary: str, removed: Sequence[BaseMessage], limit_tokens: int) -> str
     lines = [line for line in summary.splitlines()[1:] if line.strip()] if summary else []
     for message in removed:
         text = message.content if isinstance(message.content, str) else str(message.content)
-        text = " ".join(text.split())
+        text = " ".join(clean_text(text).split())  # threads stored before inputs were cleaned
         if not text or isinstance(message, ToolMessage):
             continue
         who = "user" if isinstance(message, HumanMessage) else "assistant"

@@ -86,11 +86,20 @@ def message_fact(event: Event) -> dict[str, Any] | None:
         data = event.data
         return fact | {
             "message_sid": data.twilio_sid, "direction": "outbound", "status": data.status,
-            "status_at": data.reported_at, "error_code": data.error_code,
-            "error_status": data.status if data.error_code is not None else None,
+            "status_at": data.reported_at, "error_code": bigint(data.error_code),
+            "error_status": data.status if bigint(data.error_code) is not None else None,
             "updated_at": data.reported_at,
         }
     return None
+
+
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def bigint(value: int | None) -> int | None:
+    """`value` if a BIGINT column can hold it, else None: the event in `audit.events` keeps
+    the number as published, the read model just does not project it."""
+    return value if value is not None and BIGINT_MIN <= value <= BIGINT_MAX else None
 
 
 def _message_upsert():
