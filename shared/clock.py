@@ -12,7 +12,9 @@ import heapq
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Awaitable, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -52,7 +54,8 @@ class ManualClock:
 
     `now()` and `monotonic()` move together. `sleeping()` returns once some task is
     asleep on this clock, so a test can advance time exactly when the code under test
-    has started to wait, with no real sleep and no race.
+    has started to wait, with no real sleep and no race. `run()` drives a coroutine to
+    its end, jumping time to each sleeper's deadline as soon as it waits.
     """
 
     def __init__(self, start: datetime | None = None):
@@ -109,3 +112,23 @@ class ManualClock:
                 wake.set_result(None)
         for _ in range(10):  # let the woken tasks run up to their next await
             await asyncio.sleep(0)
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable`, moving time to the next deadline whenever something sleeps on this clock."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            while True:
+                asleep = asyncio.ensure_future(self.sleeping())
+                done, _ = await asyncio.wait({task, asleep}, return_when=asyncio.FIRST_COMPLETED)
+                if task in done:
+                    asleep.cancel()
+                    return task.result()
+                await self.advance(max(0.0, self._next_deadline() - self._elapsed))
+        finally:
+            if not task.done():
+                task.cancel()
+
+    def _next_deadline(self) -> float:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else self._elapsed

@@ -55,7 +55,7 @@ class ReplayReport:
     seconds: float
 
 
-async def replay(events: EventLog, database_url: str, chunk_size: int = CHUNK) -> ReplayReport:
+async def replay(event_log: EventLog, database_url: str, chunk_size: int = CHUNK) -> ReplayReport:
     """Rebuild `audit.messages` and `audit.conversations` from the stream; record missing events."""
     started = time.perf_counter()
     engine = create_engine(database_url, pool_size=1)
@@ -63,10 +63,10 @@ async def replay(events: EventLog, database_url: str, chunk_size: int = CHUNK) -
         await upgrade(engine)
         async with engine.begin() as connection:
             await connection.execute(text("LOCK TABLE audit.events IN EXCLUSIVE MODE"))
-            last_seq = await events.last_seq()
+            last_seq = await event_log.last_seq()
             await connection.execute(text("TRUNCATE audit.messages, audit.conversations"))
             read = recorded = projected = 0
-            async with contextlib.aclosing(read_stream(events, last_seq, chunk_size)) as chunks:
+            async with contextlib.aclosing(read_stream(event_log, last_seq, chunk_size)) as chunks:
                 async for records in chunks:
                     read += len(records)
                     recorded += len(await record(connection, records))
@@ -74,7 +74,7 @@ async def replay(events: EventLog, database_url: str, chunk_size: int = CHUNK) -
                     await project(connection, events)
                     projected += len(events)
             report = ReplayReport(
-                stream=events.name,
+                stream=event_log.name,
                 last_seq=last_seq,
                 events_read=read,
                 events_recorded=recorded,
@@ -91,12 +91,12 @@ async def replay(events: EventLog, database_url: str, chunk_size: int = CHUNK) -
     return report
 
 
-async def read_stream(events: EventLog, last_seq: int, chunk_size: int) -> AsyncIterator[list[EventRecord]]:
+async def read_stream(event_log: EventLog, last_seq: int, chunk_size: int) -> AsyncIterator[list[EventRecord]]:
     """Yield the stream's messages up to `last_seq` as records, `chunk_size` at a time."""
     if last_seq == 0:
         return
     records: list[EventRecord] = []
-    async with contextlib.aclosing(events.read_all(1, last_seq)) as messages:
+    async with contextlib.aclosing(event_log.read_all(1, last_seq)) as messages:
         async for message in messages:
             records.append(to_record(message.seq, message.subject, message.data, message.headers, message.stored_at))
             if len(records) >= chunk_size:
