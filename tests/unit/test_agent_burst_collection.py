@@ -54,6 +54,12 @@ class Chat:
         return (await self.log.last_for_subject(f"wa.text.*.{self.conversation}")).subject
 
 
+def finished(task: asyncio.Task):
+    """The result of a task that must be over by now (a hang would be a failure, not a timeout)."""
+    assert task.done(), "collect_burst is still waiting"
+    return task.result()
+
+
 def texts(inputs: list[tuple[int, MessageTranscribed]]) -> list[str]:
     return [event.data.text for _, event in inputs]
 
@@ -66,7 +72,7 @@ async def test_a_lone_complete_message_waits_the_short_window_and_no_longer(log,
     await clock.advance(0.25)
     assert not burst.done()
     await clock.advance(0.25)
-    assert texts(await burst) == ["book the dentist friday at 3pm"]
+    assert texts(finished(burst)) == ["book the dentist friday at 3pm"]
     assert clock.slept == [SHORT_S]
 
 
@@ -82,8 +88,8 @@ async def test_an_opener_waits_the_long_window_and_what_follows_joins_the_turn(l
     assert not burst.done()
     assert clock.slept == [LONG_S, 1.0]  # a burst has started: the long window again, from t=1.0
     await clock.advance(1.0)
-    assert texts(await burst) == ["hi", "can you book the dentist friday at 3?"]
-    assert [seq for seq, _ in await burst] == [1, 2]
+    assert texts(finished(burst)) == ["hi", "can you book the dentist friday at 3?"]
+    assert [seq for seq, _ in finished(burst)] == [1, 2]
 
 
 async def test_a_backlog_is_answered_together_without_waiting(log, clock):
@@ -107,7 +113,7 @@ async def test_a_user_who_keeps_typing_is_answered_after_the_longest_wait(log, c
     await clock.advance(0.5)
     await ana.send("about friday")  # t=2.5
     await clock.advance(0.5)
-    assert texts(await burst) == ["hi", "so", "about friday"]
+    assert texts(finished(burst)) == ["hi", "so", "about friday"]
     assert clock.monotonic() == 3.0 and clock.slept == [LONG_S, 1.0]
 
 
