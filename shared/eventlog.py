@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import AsyncIterator, Mapping, Protocol
+from typing import Any, AsyncGenerator, Mapping, Protocol
 
 from shared.events import Event
 
@@ -89,7 +89,7 @@ class EventLog(Protocol):
 
     name: str
 
-    async def publish(self, event: Event, msg_id: str) -> int:
+    async def publish(self, event: Event[Any], msg_id: str) -> int:
         """Store `event` under `msg_id` and return its sequence; raises `PublishFailed`.
 
         A `msg_id` already stored within the log's duplicate window is not stored
@@ -113,8 +113,12 @@ class EventLog(Protocol):
         """The sequence of the last message stored (0 for an empty log)."""
         ...
 
-    def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncIterator[StoredMessage]:
-        """Every message from `from_seq` to `to_seq` (default: the last one when called), in order."""
+    def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncGenerator[StoredMessage, None]:
+        """Every message from `from_seq` to `to_seq` (default: the last one when called), in order.
+
+        Close the generator (`contextlib.aclosing`) when stopping early: the JetStream
+        adapter holds a consumer until then.
+        """
         ...
 
     async def open_kv(

@@ -8,7 +8,7 @@ consumed and any replica may answer; `read_all` uses a short-lived ephemeral con
 from __future__ import annotations
 
 import uuid
-from typing import AsyncIterator
+from typing import Any, AsyncGenerator
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, RawStreamMsg, StorageType
@@ -43,7 +43,7 @@ class JetStreamEventLog:
         self.name = bus.stream
         self.read_chunk = read_chunk
 
-    async def publish(self, event: Event, msg_id: str) -> int:
+    async def publish(self, event: Event[Any], msg_id: str) -> int:
         return (await self.bus.publish(event, msg_id)).seq
 
     async def get(self, seq: int) -> StoredMessage | None:
@@ -60,13 +60,13 @@ class JetStreamEventLog:
     async def last_seq(self) -> int:
         return (await self.bus.js.stream_info(self.name)).state.last_seq
 
-    async def _direct_get(self, **query) -> StoredMessage | None:
+    async def _direct_get(self, **query: Any) -> StoredMessage | None:
         try:
             return _stored(await self.bus.js.get_msg(self.name, direct=True, **query))
         except NotFoundError:
             return None
 
-    async def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncIterator[StoredMessage]:
+    async def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncGenerator[StoredMessage, None]:
         last = to_seq if to_seq is not None else await self.last_seq()
         if last < max(from_seq, 1):
             return

@@ -22,7 +22,8 @@ Key-value TTLs are accepted and not enforced.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.eventlog import KeyExists, KvEntry, PublishFailed, StoredMessage, WrongRevision, subject_matches
@@ -64,7 +65,7 @@ class InMemoryEventLog:
         _, kind, conversation = tokens
         return f"{SUBJECT_ROOT}.{kind}.{server_partition(conversation, self.partitions)}.{conversation}"
 
-    async def publish(self, event: Event, msg_id: str) -> int:
+    async def publish(self, event: Event[Any], msg_id: str) -> int:
         return self.append(event.subject, event.to_bytes(), {"Nats-Msg-Id": msg_id, "Sb-Type": event.type})
 
     def append(self, subject: str, data: bytes, headers: Mapping[str, str] | None = None) -> int:
@@ -103,7 +104,7 @@ class InMemoryEventLog:
     async def last_seq(self) -> int:
         return len(self.messages)
 
-    async def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncIterator[StoredMessage]:
+    async def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncGenerator[StoredMessage, None]:
         last = len(self.messages) if to_seq is None else min(to_seq, len(self.messages))
         for seq in range(max(from_seq, 1), last + 1):
             yield self.messages[seq - 1]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -91,7 +91,7 @@ async def replay(event_log: EventLog, database_url: str, chunk_size: int = CHUNK
     return report
 
 
-async def read_stream(event_log: EventLog, last_seq: int, chunk_size: int) -> AsyncIterator[list[EventRecord]]:
+async def read_stream(event_log: EventLog, last_seq: int, chunk_size: int) -> AsyncGenerator[list[EventRecord], None]:
     """Yield the stream's messages up to `last_seq` as records, `chunk_size` at a time."""
     if last_seq == 0:
         return
