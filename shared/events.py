@@ -274,6 +274,38 @@ class MessageDeadLettered(Event[MessageDeadLetteredData]):
     version: Literal[1] = 1
 
 
+class DeadLetterRetriedData(Payload):
+    """An operator (or a tool acting for one) put a dead-lettered event back in the stream."""
+
+    dead_letter_seq: int  # the MessageDeadLettered event
+    original_seq: int  # the event that was given up on
+    republished_seq: int  # where its copy was stored; its stage handles it like a new event
+    consumer: str
+    requested_by: str
+
+
+class DeadLetterRetried(Event[DeadLetterRetriedData]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
+    version: Literal[1] = 1
+
+
+class DeadLetterDiscardedData(Payload):
+    """An operator decided a dead-lettered event is not to be retried."""
+
+    dead_letter_seq: int
+    original_seq: int
+    consumer: str
+    requested_by: str
+    reason: str = ""
+
+
+class DeadLetterDiscarded(Event[DeadLetterDiscardedData]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterDiscarded"] = "DeadLetterDiscarded"
+    version: Literal[1] = 1
+
+
 class AgentFailedData(Payload):
     """The agent could not compose an answer (e.g. the LLM kept failing); the user got an apology."""
 
@@ -304,6 +336,8 @@ CATALOG: dict[str, type[Event]] = {
         CalendarEventUpdated,
         CalendarEventDeleted,
         MessageDeadLettered,
+        DeadLetterRetried,
+        DeadLetterDiscarded,
         AgentFailed,
     )
 }

@@ -107,7 +107,8 @@ class Run:
         return found
 
 
-async def converse(bus: Bus, users: int, messages: int, timeout_s: float = 600, tag: str = "") -> Run:
+async def converse(bus: Bus, users: int, messages: int, timeout_s: float = 600, tag: str = "",
+                   first_user: int = 0) -> Run:
     """`users` conversations in a closed loop of `messages` each; every stored reply recorded."""
     run = Run()
     waiting: dict[str, asyncio.Event] = {}
@@ -120,11 +121,14 @@ async def converse(bus: Bus, users: int, messages: int, timeout_s: float = 600, 
                 if sid in waiting:
                     waiting[sid].set()
 
-    sub = await bus.js.subscribe("wa.reply.>", ordered_consumer=True, cb=record, stream=bus.stream)
+    from nats.js.api import DeliverPolicy
+
+    sub = await bus.js.subscribe("wa.reply.>", ordered_consumer=True, cb=record, stream=bus.stream,
+                                 deliver_policy=DeliverPolicy.NEW)
     tag = tag or uuid.uuid4().hex[:6]
 
     async def user(i: int) -> None:
-        number = f"+3461{i:07d}"
+        number = f"+3461{first_user + i:07d}"
         for k in range(messages):
             sid = f"SM{tag}{i:05d}{k:03d}"
             waiting[sid] = asyncio.Event()

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,29 +28,47 @@ from shared.consumer import AckPolicy, PartitionedConsumer
 from shared.logging import configure_logging
 from shared.pinned import PULLS
 from shared.stream import StreamSpec, ensure_stream
-from switchboard.infra import LocalPostgres, NatsServer
+from switchboard.infra import LocalPostgres, NatsServer, free_port, port_open
 from tests.agent_fleet import AgentFleet, converse
-from tests.bench.agent_pipeline import percentile, pipeline_latency
+from tests.bench.agent_pipeline import pipeline_latency
 from tests.bench.gateway_stack import cpu_seconds, machine
-from tests.fakes.openai_chat import FakeOpenAIChat
+
+
+@contextlib.contextmanager
+def llm_process(latency: float):
+    """The fake OpenAI server in its own process, so its threads do not share the driver's GIL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_chat", "--port", str(port),
+                             "--latency", str(latency), "--key", "sk-bench"])
+    try:
+        while not port_open("127.0.0.1", port):
+            if proc.poll() is not None:
+                raise RuntimeError("the fake LLM did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/v1", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def replicas_bench(work: Path, users: int, messages: int, latencies: list[float], counts: list[int],
-                         concurrency: int) -> None:
-    nats = NatsServer(work / "nats").start()
+                         concurrency: int, extra_env: dict[str, str] | None = None) -> None:
+    extra_env = extra_env or {}
     postgres = LocalPostgres(work / "pg", durable=False).start()
     try:
-        print(f"| LLM latency | replicas × AGENT_CONCURRENCY | turns | wall | replies/s | ideal replies/s | "
-              f"vs 1 replica | agent CPU per turn | load before |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| LLM latency | replicas × AGENT_CONCURRENCY | turns | wall | replies/s | ideal replies/s | "
+              "vs 1 replica | agent CPU per turn | driver CPU | load before |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        first_user = 0
         for latency in latencies:
+            nats = NatsServer(work / f"nats-{latency}").start()  # a fresh stream for each latency
             nc = await connect(nats.url, "bench", wait=False)
-            bus = Bus(nc, stream=f"BENCH{int(latency * 1000)}")
-            await ensure_stream(bus.js, StreamSpec(name=bus.stream))
+            bus = Bus(nc)
+            await ensure_stream(bus.js, StreamSpec())
             first = None
-            with FakeOpenAIChat(latency_s=latency) as llm:
-                fleet = AgentFleet(bus, postgres.url, llm.base_url, llm.api_key, work / f"logs-{latency}",
-                                   AGENT_CONCURRENCY=str(concurrency), LOG_LEVEL="warning")
+            with llm_process(latency) as (llm_url, _):
+                fleet = AgentFleet(bus, postgres.url, llm_url, "sk-bench", work / f"logs-{latency}",
+                                   AGENT_CONCURRENCY=str(concurrency), LOG_LEVEL="warning", **extra_env)
                 try:
                     for count in counts:
                         fleet.start(count - len(fleet.procs))
@@ -56,8 +76,11 @@ async def replicas_bench(work: Path, users: int, messages: int, latencies: list[
                         await asyncio.sleep(2 * AckPolicy().member_ttl_s / 3)  # every replica sees every other
                         load = os.getloadavg()[0]
                         cpu0 = sum(cpu_seconds(p.pid) for p in fleet.procs)
-                        run = await converse(bus, users, messages, tag=f"r{count}l{latency}")
+                        driver0 = time.process_time()
+                        run = await converse(bus, users, messages, tag=f"r{count}l{latency}", first_user=first_user)
+                        first_user += users
                         cpu = sum(cpu_seconds(p.pid) for p in fleet.procs) - cpu0
+                        driver = (time.process_time() - driver0) / run.wall_s * 100
                         turns = users * messages
                         rate = turns / run.wall_s
                         first = first or rate
@@ -65,13 +88,13 @@ async def replicas_bench(work: Path, users: int, messages: int, latencies: list[
                         problems = run.problems()
                         print(f"| {latency:g} s | {count} × {concurrency} | {turns} | {run.wall_s:.1f} s | "
                               f"{rate:.1f} | {ideal:.1f} | {rate / first:.2f}× | {cpu / turns * 1000:.1f} ms | "
-                              f"{load:.1f} |" + (f" PROBLEMS: {len(problems)}" if problems else ""), flush=True)
+                              f"{driver:.0f} % | {load:.1f} |" + (f" PROBLEMS: {len(problems)}" if problems else ""), flush=True)
                 finally:
                     fleet.stop()
             await nc.close()
+            nats.stop()
     finally:
         postgres.stop()
-        nats.stop()
 
 
 async def idle_bench(work: Path, partition_counts: list[int], seconds: float) -> None:
@@ -161,6 +184,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--think-s", type=float, default=1.0)
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the agents (repeatable)")
     args = parser.parse_args()
     configure_logging("lanes-bench", "warning", "console")
     facts = machine()
@@ -169,7 +193,8 @@ async def main() -> None:
     try:
         if args.what == "replicas":
             await replicas_bench(work, args.users or 500, args.messages or 3, floats(args.latency),
-                                 [int(x) for x in args.replicas.split(",")], args.concurrency)
+                                 [int(x) for x in args.replicas.split(",")], args.concurrency,
+                                 dict(item.split("=", 1) for item in args.env))
         elif args.what == "idle":
             await idle_bench(work, [int(x) for x in args.partitions.split(",")], args.seconds)
         elif args.what == "pipeline":

@@ -150,51 +150,7 @@ class FakeOpenAIChat:
         return 200, body
 
     def start(self) -> FakeOpenAIChat:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
-                else:
-                    self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                    self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                               "code": "invalid_api_key", "param": None}})
-                    return
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-                    return
-                with fake._lock:
-                    fake.in_flight += 1
-                    fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
-                try:
-                    if fake.latency_s:
-                        time.sleep(fake.latency_s)
-                    status, answer = fake.answer(json.loads(body))
-                finally:
-                    with fake._lock:
-                        fake.in_flight -= 1
-                self._send(status, answer)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai-chat", daemon=True)
         self._thread.start()
@@ -211,3 +167,68 @@ class FakeOpenAIChat:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _handler_for(fake: FakeOpenAIChat) -> type[BaseHTTPRequestHandler]:
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+            else:
+                self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                           "code": "invalid_api_key", "param": None}})
+                return
+            if self.path.rstrip("/") != "/v1/chat/completions":
+                self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                return
+            with fake._lock:
+                fake.in_flight += 1
+                fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+            try:
+                if fake.latency_s:
+                    time.sleep(fake.latency_s)
+                status, answer = fake.answer(json.loads(body))
+            finally:
+                with fake._lock:
+                    fake.in_flight -= 1
+            self._send(status, answer)
+
+    return Handler
+
+
+def main() -> None:
+    """Serve the fake on its own (benchmarks run it in a separate process, off their GIL)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a fake OpenAI-compatible chat server on loopback")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--key", default="sk-fake-chat")
+    args = parser.parse_args()
+    fake = FakeOpenAIChat(api_key=args.key, latency_s=args.latency)
+    fake._server = _Server(("127.0.0.1", args.port), _handler_for(fake))
+    fake._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
