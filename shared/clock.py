@@ -47,6 +47,7 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+_SETTLE_TURNS = 10  # event-loop turns `advance` gives woken tasks
 
 
 class ManualClock:
@@ -100,8 +101,9 @@ class ManualClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`, waking (in deadline order) every sleeper now due.
 
-        Woken tasks get to run before this returns, so what they do next (another sleep,
-        a result) is visible to the test.
+        Woken tasks get a few turns of the event loop before this returns, enough for code
+        that awaits only this clock and in-memory fakes to reach its next sleep or its
+        result; code waiting on real I/O needs its own synchronisation.
         """
         if seconds < 0:
             raise ValueError("time does not go back")
@@ -110,7 +112,7 @@ class ManualClock:
             _, _, wake = heapq.heappop(self._sleepers)
             if not wake.done():
                 wake.set_result(None)
-        for _ in range(10):  # let the woken tasks run up to their next await
+        for _ in range(_SETTLE_TURNS):
             await asyncio.sleep(0)
 
     async def run(self, awaitable: Awaitable[T]) -> T:
