@@ -134,11 +134,12 @@ def _replay(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         from shared.bus import Bus
+        from shared.eventlog_jetstream import JetStreamEventLog
 
         settings = settings_from(_environment())
         nc = await connect_once(settings.nats_url, "switchboard-replay")
         try:
-            return await replay(Bus(nc, stream=settings.stream_name), database_url)
+            return await replay(JetStreamEventLog(Bus(nc, stream=settings.stream_name)), database_url)
         finally:
             await nc.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 from services.agent.bootstrap import consumer, open_agent
 from services.agent.config import AgentSettings
 from shared.bus import Bus
@@ -19,7 +18,7 @@ async def main(settings: AgentSettings) -> None:
         async with open_agent(settings, bus) as agent:
             ready["postgres"] = True
             try:
-                await consumer(agent, settings).run(stop)
+                await consumer(bus, agent, settings).run(stop)
             finally:
                 ready["postgres"] = False
 

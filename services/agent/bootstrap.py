@@ -27,6 +27,7 @@ from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
 
@@ -76,7 +77,7 @@ async def open_agent(
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
-        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+        yield Agent(JetStreamEventLog(bus), graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
                     fragment_s)
     finally:
         stop.set()
@@ -87,11 +88,12 @@ async def open_agent(
 async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
     """`handle_text`, after recovering the sender of an input upcast from v1 (see `senders`)."""
     if isinstance(event, MessageTranscribed):
-        event = await with_identity(event, functools.partial(find_sender, agent.bus))
+        event = await with_identity(event, functools.partial(find_sender, agent.events))
     await handle_text(event, delivery, agent)
 
 
-def consumer(agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
+def consumer(bus: Bus, agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
+    """The ordered consumer of `wa.text` (it uses JetStream directly) running `handle_input`."""
     return PartitionedConsumer(
-        agent.bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
+        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
     )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import functools
 
-
 from services.outbound.config import OutboundSettings
 from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
 from services.outbound.ledger import SentLedger
 from services.outbound.pacing import SenderPacer
 from services.outbound.twilio_api import TwilioMessages
-from shared.settings import load_settings
 from shared.bus import Bus
 from shared.consumer import PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.runtime import run_worker
+from shared.settings import load_settings
 
 
 async def main(settings: OutboundSettings) -> None:
@@ -23,10 +23,11 @@ async def main(settings: OutboundSettings) -> None:
             settings.twilio_account_sid or "", settings.twilio_auth_token or "",
             settings.twilio_api_base_url, settings.request_timeout_s,
         )
+        events = JetStreamEventLog(bus)
         deps = Outbound(
-            bus=bus,
+            events=events,
             twilio=twilio,
-            ledger=await SentLedger.open(bus.js, settings.stream_replicas),
+            ledger=await SentLedger.open(events, settings.stream_replicas),
             pacer=SenderPacer(settings.effective_rate),
             status_callback=settings.status_callback,
             retry=RetryPolicy(settings.send_attempts, settings.retry_base_s),

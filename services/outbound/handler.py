@@ -26,10 +26,11 @@ from prometheus_client import Counter, Histogram
 from services.outbound.ledger import SentLedger
 from services.outbound.pacing import SenderPacer
 from services.outbound.splitter import split_message
-from services.outbound.twilio_api import SendError, TwilioMessages
-from shared.bus import Bus
+from services.outbound.twilio_api import MessageSender, SendError
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
 from shared.errors import DependencyUnavailable, PermanentFailure
+from shared.eventlog import EventLog
 from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
 from shared.ids import conversation_id
 from shared.logging import get_logger
@@ -65,13 +66,14 @@ class RetryPolicy(Backoff):
 class Outbound:
     """Everything the handler needs; built once in __main__."""
 
-    bus: Bus
-    twilio: TwilioMessages
+    events: EventLog
+    twilio: MessageSender
     ledger: SentLedger
     pacer: SenderPacer
     status_callback: str | None
     retry: RetryPolicy
     max_deliver: int
+    clock: Clock = SYSTEM_CLOCK  # the waits between retries
     ledger_retry_cap_s: float = 2.0
     # Parts Twilio accepted that are not in the ledger yet: (reply id, part) -> "sent:<sid>".
     accepted: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -96,7 +98,7 @@ async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> s
         finally:
             SEND_SECONDS.observe(time.perf_counter() - started)
 
-    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry)
+    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry, sleep=deps.clock.sleep)
 
 
 def check_destination(event: ReplyComposed) -> None:
@@ -167,7 +169,7 @@ async def _record_until_stored(deps: Outbound, reply_id: str, part: int, outcome
         except Exception as exc:
             LEDGER_RETRIES.inc()
             log.warning("sent_part_not_recorded_yet", part=part, error=repr(exc)[:200], retry_in_s=delay)
-            await asyncio.sleep(delay)
+            await deps.clock.sleep(delay)
             delay = min(delay * 2, deps.ledger_retry_cap_s)
 
 
@@ -177,7 +179,7 @@ async def _sent(deps: Outbound, event: ReplyComposed, part: int, parts: int, sid
         MessageSent,
         MessageSentData(reply_id=data.reply_id, part=part, parts=parts, twilio_sid=sid, from_=data.from_, to=data.to, body=body),
     )
-    await deps.bus.publish(sent, msg_id=f"sent:{data.reply_id}:{part}")
+    await deps.events.publish(sent, msg_id=f"sent:{data.reply_id}:{part}")
 
 
 async def _failed(deps: Outbound, event: ReplyComposed, part: int, parts: int, exc: SendError) -> None:
@@ -189,5 +191,5 @@ async def _failed(deps: Outbound, event: ReplyComposed, part: int, parts: int, e
             error_message=str(exc)[:500], permanent=exc.permanent,
         ),
     )
-    await deps.bus.publish(failed, msg_id=f"send_failed:{event.data.reply_id}:{part}")
+    await deps.events.publish(failed, msg_id=f"send_failed:{event.data.reply_id}:{part}")
     log.warning("send_failed", part=part, parts=parts, code=exc.code, permanent=exc.permanent)

@@ -8,6 +8,7 @@ Errors are sorted into transient (worth retrying) and permanent (never retried).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -46,6 +47,14 @@ class SendError(Exception):
         self.permanent = permanent
         self.credentials = credentials
         self.accepted_maybe = accepted_maybe
+
+
+class MessageSender(Protocol):
+    """What outbound needs from Twilio: send one WhatsApp message (`TwilioMessages` in production)."""
+
+    async def send(self, from_: str, to: str, body: str, status_callback: str | None) -> str:
+        """Send; returns the Twilio message SID or raises `SendError`."""
+        ...
 
 
 class _RebasedHttpClient(AsyncTwilioHttpClient):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 
-
 from services.transcriber.config import TranscriberSettings
 from services.transcriber.download import MediaDownloader
 from services.transcriber.engines import SpeechEngine
@@ -13,10 +12,11 @@ from services.transcriber.engines.local import LocalWhisper, bundled_model
 from services.transcriber.engines.openai_api import OpenAITranscriber
 from services.transcriber.handler import Transcriber, transcribe_message
 from services.transcriber.transcription import VoicePipeline
-from shared.settings import load_settings
 from shared.bus import Bus
 from shared.consumer import PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.runtime import run_worker
+from shared.settings import load_settings
 
 
 def build_engine(settings: TranscriberSettings) -> SpeechEngine:
@@ -43,7 +43,7 @@ async def main(settings: TranscriberSettings) -> None:
         )
         try:
             await engine.start()  # the model loads once, off the event loop
-            deps = Transcriber(bus, VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
+            deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
                 settings.ack_policy(),

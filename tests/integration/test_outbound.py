@@ -17,6 +17,7 @@ from services.outbound.splitter import TWILIO_MAX_BODY, twilio_length
 from services.outbound.twilio_api import TwilioMessages
 from shared.bus import Bus
 from shared.consumer import AckPolicy, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import MessageSent, ReplyComposed, ReplyComposedData, SendFailed, decode
 from shared.ids import conversation_id, parse_stored_subject
 from switchboard.sandbox.server import TwilioEmulator
@@ -63,7 +64,7 @@ async def start_outbound(bus, emulator):
     async def start(rate_per_s: float = 0.0, attempts: int = 4) -> Outbound:
         twilio = TwilioMessages(SID, TOKEN, emulator.url, timeout_s=5)
         deps = Outbound(
-            bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(rate_per_s),
+            events=JetStreamEventLog(bus), twilio=twilio, ledger=await SentLedger.open(JetStreamEventLog(bus)), pacer=SenderPacer(rate_per_s),
             status_callback=None, retry=RetryPolicy(attempts, base_s=0.02), max_deliver=POLICY.max_deliver,
         )
         consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), POLICY)
