@@ -7,22 +7,21 @@ import asyncio
 from services.agent.bootstrap import consumer, open_agent
 from services.agent.config import AgentSettings
 from shared.bus import Bus
+from shared.health import DependencyHealth
 from shared.runtime import run_worker
 from shared.settings import load_settings
 
 
 async def main(settings: AgentSettings) -> None:
-    ready = {"postgres": False}
+    # Readiness follows Postgres continuously: every checkpoint and time-zone query reports
+    # to it, and an idle agent probes (services/agent/bootstrap.py).
+    postgres = DependencyHealth("postgres")
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
-        async with open_agent(settings, bus) as agent:
-            ready["postgres"] = True
-            try:
-                await consumer(bus, agent, settings).run(stop)
-            finally:
-                ready["postgres"] = False
+        async with open_agent(settings, bus, health=postgres) as agent:
+            await consumer(bus, agent, settings).run(stop)
 
-    await run_worker("agent", settings, work, checks={"postgres": lambda: ready["postgres"]})
+    await run_worker("agent", settings, work, checks={"postgres": postgres.is_ok})
 
 
 if __name__ == "__main__":
