@@ -185,8 +185,8 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         current: Bus | None = state["bus"]  # type: ignore[assignment]
         msg_id = hook.msg_id(event)
         try:
-            if current is None:
-                raise PublishFailed("not connected to NATS yet")
+            if current is None or not current.connected:
+                raise PublishFailed("not connected to NATS")
             seen = await seen_messages(current) if hook.remember else None
             if seen is not None and await seen.seen(msg_id):
                 outcome["replayed"].inc()
