@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -18,7 +21,9 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from services.gateway.app import create_app
+from services.gateway.seen import BUCKET
 from services.gateway.server import server_config
+from switchboard.infra import free_port
 from tests.integration.test_gateway import TOKEN, settings
 from tests.twilio_forms import inbound_form, signed
 
@@ -139,3 +144,39 @@ async def test_uvicorn_limits_come_from_the_settings(bus):
 def test_timeouts_must_be_positive(name):
     with pytest.raises(ValueError, match=name):
         settings(**{name: "0"})
+
+
+async def test_the_gateway_process_creates_the_seen_bucket_and_serves_webhooks(bus, nats_server, tmp_path):
+    """`python -m services.gateway` as deployed: bucket made at start-up, a webhook stored."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ, "NATS_URL": nats_server.url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": base,
+        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "LOG_LEVEL": "warning", "SWITCHBOARD_ENV": "local",
+        "STREAM_NAME": bus.stream,
+    }
+    env.pop("TWILIO_ACCOUNT_SID", None)
+    with open(tmp_path / "gateway.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async with httpx.AsyncClient(timeout=SAFETY_S) as client:
+            for _ in range(SAFETY_S * 20):
+                assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{base}/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+        await a_valid_webhook_is_answered(base)
+        for _ in range(SAFETY_S * 20):  # the bucket is made right after connecting, beside readiness
+            with contextlib.suppress(Exception):
+                await bus.js.key_value(BUCKET)
+                break
+            await asyncio.sleep(0.05)
+        status = await (await bus.js.key_value(BUCKET)).status()
+        assert status.ttl == 7 * 86400
+        assert (await bus.js.stream_info(bus.stream)).state.messages == 1
+    finally:
+        proc.terminate()
+        # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught: exit -15.
+        assert proc.wait(SAFETY_S) in (0, -15)
+    assert "Traceback" not in (tmp_path / "gateway.log").read_text()
