@@ -116,7 +116,7 @@ async def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_a_traceback(
     caplog.set_level(logging.INFO)
     with capture_logs() as logs:
         async with serving(bus) as (port, base):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(head(1000) + b"MessageSid=SM1")
             await writer.drain()
             writer.close()

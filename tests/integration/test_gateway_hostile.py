@@ -163,7 +163,7 @@ def test_production_refuses_an_http_public_base_url_with_exit_78(tmp_path):
         "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "0",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "services.gateway"], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "services.gateway"], env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 78
     assert "PUBLIC_BASE_URL must be an https:// URL when SWITCHBOARD_ENV=production" in result.stderr
