@@ -72,8 +72,12 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     )
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
-    for noisy in ("nats", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries that log every request at info (the twilio client writes nine lines per
+    # message, httpx one per model call): their own warnings still show, and LOG_LEVEL=debug
+    # brings the rest back.
+    for noisy in ("nats", "uvicorn.access", "twilio", "httpx", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if numeric <= logging.DEBUG and noisy != "nats"
+                                          else logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -67,6 +67,11 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
     async def request(self, method, url, *args, **kwargs) -> Response:  # type: ignore[override]
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API):]
+        # The library's async client ignores its own `timeout` (only a per-request one reaches
+        # aiohttp, whose default is 5 minutes): without this a hung Twilio request held a
+        # reply until the handler's deadline. Seen in the chaos suite.
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout  # aiohttp makes it ClientTimeout(total=...)
         return await super().request(method, url, *args, **kwargs)
 
 
