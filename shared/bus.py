@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -106,7 +107,7 @@ class Bus:
     def connected(self) -> bool:
         return self.nc.is_connected
 
-    async def publish(self, event: Event, msg_id: str) -> PubAck:
+    async def publish(self, event: Event[Any], msg_id: str) -> PubAck:
         """Store `event` and wait for the PubAck. Raises `PublishFailed` otherwise.
 
         A duplicate `msg_id` inside the stream's window is acknowledged without storing

@@ -8,6 +8,7 @@ one when it is read.
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
@@ -73,7 +74,7 @@ class Event(BaseModel, Generic[D]):
             )
         return self.model_dump_json().encode()
 
-    def caused(self, cls: type[E], data: Payload, **envelope: Any) -> E:
+    def caused(self, cls: builtins.type[E], data: Payload, **envelope: Any) -> E:
         """Build the next event in this chain: same conversation and correlation."""
         return cls(
             conversation=self.conversation,
@@ -84,7 +85,7 @@ class Event(BaseModel, Generic[D]):
         )
 
 
-E = TypeVar("E", bound=Event)
+E = TypeVar("E", bound="Event[Any]")
 
 # --- inbound --------------------------------------------------------------------------
 
@@ -323,7 +324,7 @@ class AgentFailed(Event[AgentFailedData]):
     version: Literal[1] = 1
 
 
-CATALOG: dict[str, type[Event]] = {
+CATALOG: dict[str, type[Event[Any]]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         MessageReceived,
@@ -365,10 +366,10 @@ class MessageTranscribedV1(Event[MessageTranscribedDataV1]):
     version: Literal[1] = 1
 
 
-SUPERSEDED: tuple[type[Event], ...] = (MessageTranscribedV1,)
+SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1,)
 
 # Every (type, version) ever published, with the model that describes it on the wire.
-VERSIONS: dict[tuple[str, int], type[Event]] = {
+VERSIONS: dict[tuple[str, int], type[Event[Any]]] = {
     (cls.model_fields["type"].default, cls.current_version): cls for cls in (*CATALOG.values(), *SUPERSEDED)
 }
 
@@ -431,7 +432,7 @@ def upcast_message_transcribed_v1(old: dict[str, Any]) -> dict[str, Any]:
     return {**old, "version": 2, "data": data}
 
 
-def decode(payload: bytes | str | dict[str, Any]) -> Event:
+def decode(payload: bytes | str | dict[str, Any]) -> Event[Any]:
     """Read any stored event, upcasting old versions to the current model."""
     raw = payload if isinstance(payload, dict) else json.loads(payload)
     if not isinstance(raw, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -41,7 +42,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_personal_data(_: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_personal_data(_: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if method == "debug":
         return event_dict
     return {

@@ -139,7 +139,7 @@ class NatsServer:
     def describe(self) -> str:
         return f"nats-server {self.server_name}"
 
-    def start(self) -> "NatsServer":
+    def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
@@ -221,7 +221,7 @@ class LocalPostgres:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
-    def start(self) -> "LocalPostgres":
+    def start(self) -> LocalPostgres:
         user = _run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if user:

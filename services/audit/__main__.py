@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-
 from services.audit.config import AuditSettings
 from services.audit.database import DatabaseHealth
 from services.audit.service import run_audit
-from shared.settings import load_settings
 from shared.bus import Bus
 from shared.runtime import run_worker
+from shared.settings import load_settings
 
 
 async def main(settings: AuditSettings) -> None:

@@ -118,7 +118,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
                         state["seen"] = await SeenMessages.open(
                             current.nc, current.js, settings.seen_ttl_days, replicas=settings.stream_replicas
                         )
-                    except (NatsError, asyncio.TimeoutError, OSError) as exc:
+                    except (TimeoutError, NatsError, OSError) as exc:
                         raise SeenUnavailable(f"seen-messages bucket: {exc or type(exc).__name__}") from exc
                 seen = state["seen"]
         return seen  # type: ignore[return-value]

@@ -50,7 +50,7 @@ class GatewaySettings(ServiceSettings):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "GatewaySettings":
+    def _check(self) -> GatewaySettings:
         if not self.twilio_auth_token:
             raise ValueError(
                 "TWILIO_AUTH_TOKEN is required: the gateway checks every webhook's signature "

@@ -13,8 +13,6 @@ after the 15-minute window is not recognised.
 
 from __future__ import annotations
 
-import asyncio
-
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -35,7 +33,7 @@ class SeenMessages:
         self._subject_prefix = f"$KV.{BUCKET}."
 
     @classmethod
-    async def open(cls, nc: NATS, js: JetStreamContext, ttl_days: float, replicas: int = 1) -> "SeenMessages":
+    async def open(cls, nc: NATS, js: JetStreamContext, ttl_days: float, replicas: int = 1) -> SeenMessages:
         """Bind to the bucket, creating it if it is missing. Safe to run any number of times."""
         try:
             kv = await js.key_value(BUCKET)
@@ -53,7 +51,7 @@ class SeenMessages:
             await self.kv.get(message_sid)
         except KeyNotFoundError:
             return False
-        except (NatsError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, NatsError, OSError) as exc:
             raise SeenUnavailable(str(exc) or type(exc).__name__) from exc
         return True
 

@@ -227,11 +227,13 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
         result.lost = len(missing)
         if missing:
             result.notes.append(f"unanswered: {missing[:5]}")
-        # Duplicated sends: a text delivered more often than it was composed (titles are unique).
-        composed_count = collections.Counter((r.data.to, r.data.text) for r in composed)
+        # Duplicated sends: a text delivered more often than it was composed, for this
+        # scenario's users (the emulator and the stream outlive a scenario).
+        ours = set(traffic.users)
+        composed_count = collections.Counter((r.data.to, r.data.text) for r in composed if r.data.to in ours)
         delivered_count = collections.Counter(
             (m["to"].removeprefix("whatsapp:"), m["body"]) for m in stack.emulator.state.messages
-            if m.get("direction", "outbound-api") != "inbound")
+            if m.get("direction", "outbound-api") != "inbound" and m["to"].removeprefix("whatsapp:") in ours)
         result.duplicated_sends = sum(max(0, n - composed_count[key]) for key, n in delivered_count.items())
         # Order: each user's answered inputs, in the order replies were composed.
         for user, sids in traffic.sent.items():

@@ -156,7 +156,7 @@ async def test_the_gateway_process_creates_the_seen_bucket_and_serves_webhooks(b
         "STREAM_NAME": bus.stream,
     }
     env.pop("TWILIO_ACCOUNT_SID", None)
-    with open(tmp_path / "gateway.log", "wb") as log:
+    with open(tmp_path / "gateway.log", "wb") as log:  # noqa: ASYNC230 - once, before the process starts
         proc = subprocess.Popen([sys.executable, "-m", "services.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         async with httpx.AsyncClient(timeout=SAFETY_S) as client:

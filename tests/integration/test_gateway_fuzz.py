@@ -13,7 +13,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event as note_outcome, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import event as note_outcome
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from services.gateway.app import create_app

@@ -231,7 +231,7 @@ async def test_ownership_is_balanced_and_moves_when_a_replica_leaves(nats_server
     connections = [await connect(nats_server.url, f"r{i}", wait=False) for i in range(3)]
     stops = [asyncio.Event() for _ in range(3)]
     replicas = [PartitionedConsumer(Bus(c), "stage", "received", nothing, FAST) for c in connections]
-    tasks = [asyncio.create_task(r.run(s)) for r, s in zip(replicas, stops)]
+    tasks = [asyncio.create_task(r.run(s)) for r, s in zip(replicas, stops, strict=True)]
 
     def live_owned(rs):
         return [{p for p, o in r.owned.items() if not o.release.is_set()} for r in rs]
