@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
+from typing import cast
 
 from nats.js.api import DeliverPolicy
 
@@ -92,7 +93,8 @@ async def retry(bus: Bus, dead: DeadLetter, requested_by: str) -> int:
         original = await bus.js.get_msg(bus.stream, dead.original_seq)
     except Exception as exc:
         raise DeadLetterError(f"event {dead.original_seq} is no longer in the stream ({exc})") from None
-    kind, _, conversation = parse_stored_subject(original.subject)
+    # nats-py types every field of a stored message Optional; a stored message always has its subject.
+    kind, _, conversation = parse_stored_subject(cast(str, original.subject))
     ack = await bus.js.publish(publish_subject(kind, conversation), original.data or b"", stream=bus.stream,
                                headers={"Nats-Msg-Id": f"retry:{dead.seq}",
                                         "Sb-Type": (original.headers or {}).get("Sb-Type", "")})

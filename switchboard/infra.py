@@ -160,7 +160,9 @@ class NatsServer:
         if owns_listener(self.proc.pid, self.port) is False:
             return False  # someone else's socket, or ours is not listening yet
         info = nats_server_info(self.host, self.port)
-        return bool(info) and info.get("server_name") == self.server_name
+        if not info:
+            return False
+        return info.get("server_name") == self.server_name
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM, 10)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
@@ -73,7 +73,7 @@ def _answered(unit: list[BaseMessage]) -> list[BaseMessage]:
         return []  # a result whose call was compacted away
     if not calls:
         return unit
-    seen = {m.tool_call_id for m in unit[1:]}
+    seen = {cast(ToolMessage, m).tool_call_id for m in unit[1:]}  # `units` puts only results after a call
     missing = [ToolMessage("Error: this tool did not run.", tool_call_id=c["id"], status="error")
                for c in calls if c["id"] not in seen]
     return unit + missing

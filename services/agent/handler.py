@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Final
 
+from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
@@ -41,7 +43,7 @@ log = get_logger(__name__)
 # saved one by one, which would double the cost of a turn. If the process dies mid-turn
 # the turn runs again; no reply was published, and tools are idempotent per turn (see
 # `ToolContext.call_key`).
-DURABILITY = "exit"
+DURABILITY: Final = "exit"
 
 
 @dataclass
@@ -70,7 +72,7 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
     metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
     turn = make_turn(inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
-    messages = [input_message(s, e) for s, e in inputs]
+    messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
     final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq),
                                       {"configurable": {"thread_id": conversation}}, durability=DURABILITY)
     reply: Reply | None = final.get("reply")

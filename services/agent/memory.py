@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.agent.migrations import SCHEMA
@@ -80,8 +80,9 @@ async def until_reachable(step: Callable[[], Awaitable[T]], health: DependencyHe
 
 
 async def open_pool(database_url: str, max_size: int = 8, prepare_threshold: int | None = 5,
-                    timeout_s: float = 5.0) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(
+                    timeout_s: float = 5.0) -> AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]:
+    # The row type follows `row_factory` below, which the pool's type cannot see.
+    pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
         driver_url(database_url, ""),
         min_size=1,
         max_size=max_size,
@@ -101,7 +102,7 @@ async def open_pool(database_url: str, max_size: int = 8, prepare_threshold: int
     return pool
 
 
-async def probe(pool: AsyncConnectionPool) -> None:
+async def probe(pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]) -> None:
     """One round trip to Postgres (for the readiness watcher)."""
     async with pool.connection() as conn:
         await conn.execute("SELECT 1")
@@ -138,7 +139,7 @@ class OutageAwareSaver(AsyncPostgresSaver):
                 yield item
 
 
-def checkpointer(pool: AsyncConnectionPool, health: DependencyHealth | None = None) -> AsyncPostgresSaver:
+def checkpointer(pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]], health: DependencyHealth | None = None) -> AsyncPostgresSaver:
     saver = OutageAwareSaver(pool)  # tables created by `migrations.migrate`
     saver.health = health
     return saver

@@ -7,9 +7,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Mapping, Sequence, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, SystemMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
 from services.agent import metrics
@@ -45,18 +46,19 @@ class GraphOptions:
     max_tool_calls_per_round: int = 8
 
 
-def calls_before(messages: list, first_input_id: str) -> list[dict]:
+def calls_before(messages: list, first_input_id: str) -> list[ToolCall]:
     """The tool calls the model made earlier in this turn (after its first input)."""
     start = next((i for i, m in enumerate(messages) if m.id == first_input_id), len(messages))
     return [call for m in messages[start:] if isinstance(m, AIMessage) for call in m.tool_calls]
 
 
-def _digest(call: dict) -> str:
+def _digest(call: Mapping[str, Any]) -> str:
     args = json.dumps(call.get("args") or {}, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(f"{call['name']}\n{args}".encode()).hexdigest()[:16]
 
 
-def call_key(conversation: str, turn: dict, call: dict, earlier: list[dict]) -> str:
+def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any],
+             earlier: Sequence[Mapping[str, Any]]) -> str:
     """The idempotency key of one tool call, stable across crashes and retries of its turn.
 
     It names the turn by its *first* input (stream sequence and message sid): a turn run
@@ -178,9 +180,11 @@ class TurnNodes:
         turn = state["turn"]
         zone = state["time_zone"]
         conversation = config["configurable"]["thread_id"]
+        changes: dict[str, Any]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
         asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
-        for index, call in enumerate(state["messages"][-1].tool_calls):
+        # `after_chat` routes here only when the last message is an AIMessage that asks for tools.
+        for index, call in enumerate(cast(AIMessage, state["messages"][-1]).tool_calls):
             if index >= self.options.max_tool_calls_per_round:
                 # A model asking for dozens of calls at once (a loop, or a hostile prompt) gets an
                 # answer for each, but only the first few run: a turn's work stays bounded.

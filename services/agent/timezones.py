@@ -11,6 +11,8 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 import pytz
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
 from services.agent.memory import outage_guard
@@ -63,7 +65,7 @@ def resolve_place(text: str) -> str | None:
 class TimeZoneStore:
     """The time zones users chose, one row per conversation, in the agent's schema."""
 
-    def __init__(self, pool: AsyncConnectionPool, default_zone: str, health: DependencyHealth | None = None):
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]], default_zone: str, health: DependencyHealth | None = None):
         self.pool = pool
         self.default_zone = default_zone
         self.health = health

@@ -22,7 +22,7 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-CHANGES: dict[str, type[Event]] = {
+CHANGES: dict[str, type[CalendarEventCreated] | type[CalendarEventUpdated] | type[CalendarEventDeleted]] = {
     "created": CalendarEventCreated,
     "updated": CalendarEventUpdated,
     "deleted": CalendarEventDeleted,

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypedDict
 
 from nats.errors import Error as NatsError
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
@@ -101,12 +101,19 @@ def _text(status: int, message: str, **headers: str) -> Response:
     return PlainTextResponse(f"{message}\n", status_code=status, headers=headers or None)
 
 
+class _State(TypedDict):
+    """What the app shares between requests: the bus (connected in the background) and the bucket."""
+
+    bus: Bus | None
+    seen: SeenMessages | None
+
+
 def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
     """Build the gateway. With no `bus`, it connects to NATS_URL in the background."""
     check = SignatureCheck(settings.twilio_auth_token or "")
     signed_url = SignedUrl(settings.public_base_url, settings.trust_proxy, settings.proxy_networks())
     channels = settings.channels()
-    state: dict[str, object] = {"bus": bus, "seen": None}
+    state: _State = {"bus": bus, "seen": None}
     opening = asyncio.Lock()
 
     async def seen_messages(current: Bus) -> SeenMessages:
@@ -139,7 +146,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         if connecting is not None:
             connecting.cancel()
         if state["bus"] is not None and bus is None:
-            await state["bus"].close(settings.drain_timeout_s)  # type: ignore[union-attr]
+            await state["bus"].close(settings.drain_timeout_s)
 
     async def accept(request: Request, hook: Webhook) -> Response:
         started = time.perf_counter()
@@ -182,7 +189,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         except BadWebhook as exc:
             outcome["bad_request"].inc()
             return _text(400, str(exc))
-        current: Bus | None = state["bus"]  # type: ignore[assignment]
+        current: Bus | None = state["bus"]
         msg_id = hook.msg_id(event)
         try:
             if current is None or not current.connected:
@@ -218,7 +225,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        current: Bus | None = state["bus"]  # type: ignore[assignment]
+        current: Bus | None = state["bus"]
         failing = []
         if current is None or not current.connected:
             failing.append("nats")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.gateway.config import GatewaySettings
@@ -82,7 +83,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def server_config(app: object, settings: GatewaySettings) -> uvicorn.Config:
+def server_config(app: ASGIApp, settings: GatewaySettings) -> uvicorn.Config:
     """The uvicorn configuration the gateway runs with (tests use it too)."""
     protocol = type(
         "GatewayHttpProtocol",

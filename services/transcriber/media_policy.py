@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, cast
 
 import httpx
 
@@ -28,7 +28,8 @@ TWILIO_MEDIA_HOSTS = ("api.twilio.com", "*.twiliocdn.com")
 async def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to (the system resolver, off the event loop)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    # typeshed's sockaddr covers every family; for the IP families getaddrinfo answers, [0] is the address.
+    return sorted({cast(str, info[4][0]) for info in infos})
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the IPv4 address is the last 32 bits

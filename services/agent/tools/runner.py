@@ -4,6 +4,7 @@ except a dependency outage (`DependencyUnavailable`), which ends the turn for no
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
@@ -14,7 +15,7 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-async def run_tool_call(tool: AgentTool | None, call: dict, ctx: ToolContext, timeout_s: float) -> tuple[str, bool, dict]:
+async def run_tool_call(tool: AgentTool | None, call: Mapping[str, Any], ctx: ToolContext, timeout_s: float) -> tuple[str, bool, dict]:
     """(content for the model, ok, state changes). Errors come back as "Error: ..." text."""
     if tool is None:
         return f"Error: there is no tool called {call['name']!r}.", False, {}
