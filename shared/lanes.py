@@ -184,6 +184,11 @@ class PartitionLanes:
         pending = self.tasks()
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
+        left = [lane for lane in self.lanes.values() if lane.held]
+        if left:
+            log.warning("drain_timed_out", consumer=self.durable, conversations=len(left),
+                        running=sum(1 for lane in left if lane.running is not None),
+                        events=sum(len(lane.held) for lane in left), timeout_s=timeout_s)
         await self.abandon(hand_back=True)
 
     async def abandon(self, hand_back: bool) -> None:

@@ -278,7 +278,8 @@ Fault = Callable[[Stack], Awaitable[str]]
 def kill_service(name: str, sig: int) -> Fault:
     async def fault(stack: Stack) -> str:
         before = stack.processes[name].pid
-        stack.kill(name, sig)
+        # In a thread: a SIGTERMed service drains, and may need the emulator (this loop) meanwhile.
+        await asyncio.to_thread(stack.kill, name, sig)
         await asyncio.sleep(1.0)  # down for a moment, as a pod being rescheduled
         await asyncio.to_thread(stack.restart, name)
         assert stack.processes[name].pid != before, "the fault did not fire"
@@ -288,7 +289,7 @@ def kill_service(name: str, sig: int) -> Fault:
 
 def kill_nats() -> Fault:
     async def fault(stack: Stack) -> str:
-        stack.nats.kill()
+        await asyncio.to_thread(stack.nats.kill)
         await asyncio.sleep(3.0)
         await asyncio.to_thread(stack.nats.start)
         return "nats-server kill -9, restarted after 3 s"
@@ -299,7 +300,7 @@ def postgres_down(seconds: float) -> Fault:
     async def fault(stack: Stack) -> str:
         assert stack.postgres.proc is not None
         os.killpg(stack.postgres.proc.pid, signal.SIGKILL)
-        stack.postgres.proc.wait(30)
+        await asyncio.to_thread(stack.postgres.proc.wait, 30)
         stack.postgres.proc = None
         await asyncio.sleep(seconds)
         (stack.postgres.data_dir / "postmaster.pid").unlink(missing_ok=True)
