@@ -12,13 +12,15 @@ LOCK := requirements.lock
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test lock bench
+.PHONY: help install up test lint lock bench chaos
 
 help:
 	@echo "make install  create .venv and install the locked dependencies and the project"
 	@echo "make up       run the whole system locally (Ctrl-C stops it)"
-	@echo "make test     run the whole test suite"
+	@echo "make test     lint, then run the whole test suite"
+	@echo "make lint     ruff, mypy --strict on shared/, mypy on the services and the CLI"
 	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
+	@echo "make chaos    kill services, nats-server and Postgres under load and account for every message"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
 
 $(BIN)/python:
@@ -39,11 +41,21 @@ install: $(INSTALLED)
 up: install
 	$(BIN)/switchboard up
 
-test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy --strict shared
+	$(BIN)/mypy services switchboard
+
+# A fresh --basetemp per run, so two suites on one machine never share (or clean up) a
+# temporary directory.
+test: install lint
+	$(BIN)/pytest -q -p no:cacheprovider --basetemp="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"
 
 bench: install
 	bash tests/bench/run.sh $(ARGS)
+
+chaos: install
+	$(BIN)/python -m tests.chaos.run $(ARGS)
 
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 --output-file $(LOCK)

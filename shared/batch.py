@@ -122,7 +122,7 @@ class BatchConsumer:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self.policy.batch_size, timeout=self.policy.fetch_timeout_s)
-                except (NatsTimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeoutError):
                     continue
                 except Exception as exc:  # disconnected: wait for the reconnect, then go on
                     if stop.is_set():

@@ -9,22 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
-from nats.errors import ConnectionClosedError, NoServersError, TimeoutError as NatsTimeoutError  # noqa: F401
+from nats.errors import ConnectionClosedError, NoServersError  # noqa: F401
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 from nats.js.errors import APIError, NoStreamResponseError
 
+from shared.eventlog import PublishFailed
 from shared.events import Event
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class PublishFailed(RuntimeError):
-    """The event was not confirmed stored; the caller must not acknowledge its input."""
+__all__ = ["Bus", "PublishFailed", "Stopped", "connect"]  # PublishFailed lives with the port, shared.eventlog
 
 
 class Stopped(RuntimeError):
@@ -86,7 +88,12 @@ async def _log_reconnected() -> None:
 
 @dataclass
 class Bus:
-    """A NATS connection with its JetStream context, bound to the Switchboard stream."""
+    """A NATS connection with its JetStream context, bound to the Switchboard stream.
+
+    The consumers in `shared/` (lanes, batches) and the worker runtime use `.js` and
+    `.nc` directly. Services do not: their handlers take the `shared.eventlog.EventLog`
+    port, which `shared.eventlog_jetstream.JetStreamEventLog` implements over a Bus.
+    """
 
     nc: NATS
     stream: str = "WHATSAPP"
@@ -100,7 +107,7 @@ class Bus:
     def connected(self) -> bool:
         return self.nc.is_connected
 
-    async def publish(self, event: Event, msg_id: str) -> PubAck:
+    async def publish(self, event: Event[Any], msg_id: str) -> PubAck:
         """Store `event` and wait for the PubAck. Raises `PublishFailed` otherwise.
 
         A duplicate `msg_id` inside the stream's window is acknowledged without storing
@@ -116,7 +123,7 @@ class Bus:
                 stream=self.stream,
                 headers={"Nats-Msg-Id": msg_id, "Sb-Type": event.type},
             )
-        except (NatsTimeoutError, asyncio.TimeoutError, NoStreamResponseError) as exc:
+        except (TimeoutError, NatsTimeoutError, NoStreamResponseError) as exc:
             raise PublishFailed(f"no PubAck within {self.publish_timeout_s}s") from exc
         except (APIError, ConnectionClosedError, OSError) as exc:
             raise PublishFailed(str(exc) or type(exc).__name__) from exc

@@ -24,7 +24,9 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from shared.text import clean_text
 
 SERVICE_NAME = "calendar"
 SERVICE_VERSION = "1.0.0"
@@ -61,10 +63,24 @@ class CalendarError(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
+class CalendarUnreachable(CalendarError):
+    """The calendar service did not answer (no responders, a timeout) or said its own
+    backend is down: an outage, not an answer. A create may still have been applied, so
+    it is retried with the same `request_id`."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(ErrorCode.BACKEND_UNAVAILABLE, message)
+
+
 # --- requests ------------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
-LongText = Annotated[str, StringConstraints(max_length=8000)]
+def _cleaned(value: object) -> object:
+    # NUL and other control characters never reach a calendar (Postgres rejects NUL)
+    return clean_text(value) if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_cleaned), StringConstraints(strip_whitespace=True, max_length=500)]
+LongText = Annotated[str, BeforeValidator(_cleaned), StringConstraints(max_length=8000)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
@@ -207,12 +223,14 @@ class CalendarClient:
                 f"{SUBJECT_PREFIX}.{endpoint}", request.model_dump_json().encode(), timeout=self.timeout_s
             )
         except (NatsTimeoutError, NoRespondersError, TimeoutError) as exc:
-            raise CalendarError(ErrorCode.BACKEND_UNAVAILABLE) from exc
+            raise CalendarUnreachable() from exc
         headers = msg.headers or {}
         if ERROR_CODE_HEADER in headers:
             code = headers[ERROR_CODE_HEADER]
             if code not in _CODES:  # a crash inside the service ("500"): nothing the user can act on
                 raise CalendarError(ErrorCode.BACKEND_UNAVAILABLE)
+            if code == ErrorCode.BACKEND_UNAVAILABLE:
+                raise CalendarUnreachable(headers.get(ERROR_HEADER))
             raise CalendarError(code, headers.get(ERROR_HEADER))
         return reply_type.model_validate_json(msg.data)
 

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType
@@ -135,7 +135,7 @@ class Delivery:
     consumer: str
 
 
-Handler = Callable[[Event, Delivery], Awaitable[None]]
+Handler = Callable[[Event[Any], Delivery], Awaitable[None]]
 
 
 def durable_name(service: str, kind: str, partition: int) -> str:
@@ -177,7 +177,7 @@ async def open_progress(bus: Bus, stage: str, replicas: int) -> Progress:
 
 @dataclass
 class _Owned:
-    task: asyncio.Task
+    task: asyncio.Task[None]
     release: asyncio.Event
     lanes: PartitionLanes | None = None
 
@@ -230,7 +230,7 @@ class PartitionedConsumer:
         log.info("consumer_started", consumer=self.name, partitions=self.partitions, member=self.membership.me,
                  concurrency=self.policy.concurrency)
         members = [self.membership.me]
-        lag: asyncio.Task | None = None
+        lag: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 members = await self._members(members)
@@ -292,7 +292,7 @@ class PartitionedConsumer:
                 state = await self.consumer_state(durable_name(self.service, self.kind, partition))
                 LAG.labels(self.name, str(partition)).set(int(state.get("num_pending", 0)))
 
-    async def consumer_state(self, durable: str) -> dict:
+    async def consumer_state(self, durable: str) -> dict[str, Any]:
         return await consumer_state(self.bus.nc, self.bus.stream, durable)
 
     def held(self) -> int:
@@ -376,7 +376,7 @@ class PartitionedConsumer:
         for msg in puller.pending():
             lanes.add(msg)
 
-    async def process(self, lane: "Lane", seq: int, lanes: PartitionLanes) -> None:
+    async def process(self, lane: Lane, seq: int, lanes: PartitionLanes) -> None:
         """Run the handler on one event until it has an outcome: done, or dead-lettered."""
         failures = 0
         dependency_waits = 0
@@ -418,22 +418,22 @@ class PartitionedConsumer:
                 await asyncio.sleep(self.policy.delay_after(delivery.deliveries))
                 continue
             self.metrics.ok.inc()
-            await self._finish(lane, seq, lambda: msg.ack())
+            await self._finish(lane, seq, msg.ack)
             return
 
-    async def _attempt(self, event: Event, delivery: Delivery) -> None:
+    async def _attempt(self, event: Event[Any], delivery: Delivery) -> None:
         async with self.slots:
             self.metrics.in_flight.inc()
             started = time.perf_counter()
             try:
                 await asyncio.wait_for(self.handler(event, delivery), self.policy.handler_timeout_s)
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise TimeoutError(f"handler took longer than {self.policy.handler_timeout_s}s") from exc
             finally:
                 self.metrics.in_flight.dec()
                 self.metrics.seconds.observe(time.perf_counter() - started)
 
-    async def _finish(self, lane: "Lane", seq: int, settle: Callable[[], Awaitable[None]]) -> None:
+    async def _finish(self, lane: Lane, seq: int, settle: Callable[[], Awaitable[None]]) -> None:
         """Record that this conversation got past `seq`, then settle the message (ack or term)."""
         waits = 0
         while True:
@@ -447,7 +447,8 @@ class PartitionedConsumer:
         with contextlib.suppress(Exception):
             await settle()
 
-    async def _dead_letter(self, lane: "Lane", msg: Msg, delivery: Delivery, error: str, event: Event | None) -> None:
+    async def _dead_letter(self, lane: Lane, msg: Msg, delivery: Delivery, error: str,
+                           event: Event[Any] | None) -> None:
         try:
             _, _, conversation = parse_stored_subject(delivery.subject)
         except ValueError:
@@ -483,4 +484,4 @@ class PartitionedConsumer:
             "dead_lettered", consumer=delivery.consumer, seq=delivery.stream_sequence,
             deliveries=delivery.deliveries, error=error[:200],
         )
-        await self._finish(lane, delivery.stream_sequence, lambda: msg.term())
+        await self._finish(lane, delivery.stream_sequence, msg.term)

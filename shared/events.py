@@ -8,6 +8,7 @@ one when it is read.
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
@@ -73,7 +74,7 @@ class Event(BaseModel, Generic[D]):
             )
         return self.model_dump_json().encode()
 
-    def caused(self, cls: type[E], data: Payload, **envelope: Any) -> E:
+    def caused(self, cls: builtins.type[E], data: Payload, **envelope: Any) -> E:
         """Build the next event in this chain: same conversation and correlation."""
         return cls(
             conversation=self.conversation,
@@ -84,7 +85,7 @@ class Event(BaseModel, Generic[D]):
         )
 
 
-E = TypeVar("E", bound=Event)
+E = TypeVar("E", bound="Event[Any]")
 
 # --- inbound --------------------------------------------------------------------------
 
@@ -274,6 +275,38 @@ class MessageDeadLettered(Event[MessageDeadLetteredData]):
     version: Literal[1] = 1
 
 
+class DeadLetterRetriedData(Payload):
+    """An operator (or a tool acting for one) put a dead-lettered event back in the stream."""
+
+    dead_letter_seq: int  # the MessageDeadLettered event
+    original_seq: int  # the event that was given up on
+    republished_seq: int  # where its copy was stored; its stage handles it like a new event
+    consumer: str
+    requested_by: str
+
+
+class DeadLetterRetried(Event[DeadLetterRetriedData]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
+    version: Literal[1] = 1
+
+
+class DeadLetterDiscardedData(Payload):
+    """An operator decided a dead-lettered event is not to be retried."""
+
+    dead_letter_seq: int
+    original_seq: int
+    consumer: str
+    requested_by: str
+    reason: str = ""
+
+
+class DeadLetterDiscarded(Event[DeadLetterDiscardedData]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterDiscarded"] = "DeadLetterDiscarded"
+    version: Literal[1] = 1
+
+
 class AgentFailedData(Payload):
     """The agent could not compose an answer (e.g. the LLM kept failing); the user got an apology."""
 
@@ -291,7 +324,7 @@ class AgentFailed(Event[AgentFailedData]):
     version: Literal[1] = 1
 
 
-CATALOG: dict[str, type[Event]] = {
+CATALOG: dict[str, type[Event[Any]]] = {
     cls.model_fields["type"].default: cls
     for cls in (
         MessageReceived,
@@ -304,6 +337,8 @@ CATALOG: dict[str, type[Event]] = {
         CalendarEventUpdated,
         CalendarEventDeleted,
         MessageDeadLettered,
+        DeadLetterRetried,
+        DeadLetterDiscarded,
         AgentFailed,
     )
 }
@@ -331,10 +366,10 @@ class MessageTranscribedV1(Event[MessageTranscribedDataV1]):
     version: Literal[1] = 1
 
 
-SUPERSEDED: tuple[type[Event], ...] = (MessageTranscribedV1,)
+SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1,)
 
 # Every (type, version) ever published, with the model that describes it on the wire.
-VERSIONS: dict[tuple[str, int], type[Event]] = {
+VERSIONS: dict[tuple[str, int], type[Event[Any]]] = {
     (cls.model_fields["type"].default, cls.current_version): cls for cls in (*CATALOG.values(), *SUPERSEDED)
 }
 
@@ -397,7 +432,7 @@ def upcast_message_transcribed_v1(old: dict[str, Any]) -> dict[str, Any]:
     return {**old, "version": 2, "data": data}
 
 
-def decode(payload: bytes | str | dict[str, Any]) -> Event:
+def decode(payload: bytes | str | dict[str, Any]) -> Event[Any]:
     """Read any stored event, upcasting old versions to the current model."""
     raw = payload if isinstance(payload, dict) else json.loads(payload)
     if not isinstance(raw, dict):

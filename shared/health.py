@@ -10,11 +10,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Callable
+import time
+from typing import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 ReadinessCheck = Callable[[], bool]
+
+class DependencyHealth:
+    """Whether a dependency (Postgres, …) answered the last time it was used or probed.
+
+    The code that uses it calls `report()` on every success and outage, so readiness
+    follows the dependency continuously; `watch()` probes it only when nothing has
+    reported for `interval_s`, so an idle worker notices an outage (and the recovery) too.
+    `is_ok` is the readiness check.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.ok = False
+        self._last_report = 0.0
+
+    def report(self, ok: bool) -> None:
+        self.ok = ok
+        self._last_report = time.monotonic()
+
+    def is_ok(self) -> bool:
+        return self.ok
+
+    async def watch(self, probe: Callable[[], Awaitable[object]], stop: asyncio.Event, interval_s: float = 5.0,
+                    timeout_s: float = 5.0) -> None:
+        while not stop.is_set():
+            if time.monotonic() - self._last_report >= interval_s:
+                try:
+                    await asyncio.wait_for(probe(), timeout_s)
+                except Exception:
+                    self.report(False)
+                else:
+                    self.report(True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 

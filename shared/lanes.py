@@ -72,14 +72,14 @@ class Lane:
     subject: str
     held: dict[int, Msg] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     running: int | None = None
 
 
 class PartitionLanes:
     """The lanes of one owned partition: dispatch, order guard, heartbeats, drain."""
 
-    def __init__(self, consumer: "PartitionedConsumer", partition: int, durable: str):
+    def __init__(self, consumer: PartitionedConsumer, partition: int, durable: str):
         self.consumer = consumer
         self.partition = partition
         self.durable = durable
@@ -176,7 +176,7 @@ class PartitionLanes:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
 
-    def tasks(self) -> list[asyncio.Task]:
+    def tasks(self) -> list[asyncio.Task[None]]:
         return [lane.task for lane in self.lanes.values() if lane.task is not None and not lane.task.done()]
 
     async def drain(self, timeout_s: float) -> None:
@@ -184,6 +184,11 @@ class PartitionLanes:
         pending = self.tasks()
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
+        left = [lane for lane in self.lanes.values() if lane.held]
+        if left:
+            log.warning("drain_timed_out", consumer=self.durable, conversations=len(left),
+                        running=sum(1 for lane in left if lane.running is not None),
+                        events=sum(len(lane.held) for lane in left), timeout_s=timeout_s)
         await self.abandon(hand_back=True)
 
     async def abandon(self, hand_back: bool) -> None:

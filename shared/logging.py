@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -41,7 +42,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_personal_data(_: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_personal_data(_: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if method == "debug":
         return event_dict
     return {
@@ -72,8 +73,12 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     )
     structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
-    for noisy in ("nats", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries that log every request at info (the twilio client writes nine lines per
+    # message, httpx one per model call): their own warnings still show, and LOG_LEVEL=debug
+    # brings the rest back.
+    for noisy in ("nats", "uvicorn.access", "twilio", "httpx", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if numeric <= logging.DEBUG and noisy != "nats"
+                                          else logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> Any:

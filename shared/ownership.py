@@ -18,7 +18,7 @@ import uuid
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, NoKeysError
+from nats.js.errors import BucketNotFoundError, NoKeysError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
 
@@ -55,30 +55,48 @@ def assign(partitions: int, members: list[str]) -> dict[str, set[int]]:
 class Membership:
     """This replica's heartbeat in a stage's member bucket, and the list of live members."""
 
-    def __init__(self, kv: KeyValue, me: str):
-        self.kv = kv
+    def __init__(self, js: JetStreamContext, bucket: str, ttl_s: float, replicas: int, me: str):
+        self.js = js
+        self.bucket = bucket
+        self.ttl_s = ttl_s
+        self.replicas = replicas
         self.me = me
+        self.kv: KeyValue | None = None
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, ttl_s: float, replicas: int = 1,
-                   me: str | None = None) -> "Membership":
+                   me: str | None = None) -> Membership:
+        membership = cls(js, bucket, ttl_s, replicas, me or member_id())
+        await membership._open()
+        return membership
+
+    async def _open(self) -> KeyValue:
         try:
-            kv = await js.key_value(bucket)
+            self.kv = await self.js.key_value(self.bucket)
         except BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(
-                bucket=bucket, history=1, ttl=ttl_s, storage=StorageType.MEMORY, replicas=replicas,
+            # File storage: a restarted nats-server keeps the bucket (its entries expire anyway).
+            self.kv = await self.js.create_key_value(KeyValueConfig(
+                bucket=self.bucket, history=1, ttl=self.ttl_s, storage=StorageType.FILE, replicas=self.replicas,
                 description="live replicas of one Switchboard stage (entries expire)",
             ))
-        return cls(kv, me or member_id())
+        return self.kv
 
     async def beat(self) -> None:
-        await self.kv.put(self.me, b"1")
+        kv = self.kv or await self._open()
+        try:
+            await kv.put(self.me, b"1")
+        except (NoStreamResponseError, NotFoundError):
+            # The bucket is gone (a nats-server that lost its store, an operator): make it again.
+            self.kv = None
+            await (await self._open()).put(self.me, b"1")
 
     async def members(self) -> list[str]:
+        kv = self.kv or await self._open()
         try:
-            return sorted(await self.kv.keys())
+            return sorted(await kv.keys())
         except NoKeysError:
             return []
 
     async def leave(self) -> None:
-        await self.kv.delete(self.me)
+        if self.kv is not None:
+            await self.kv.delete(self.me)

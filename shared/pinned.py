@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
 GROUP = "owner"
@@ -35,9 +36,9 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1_000_000_000)
 
 
-async def _api(nc: NATS, subject: str, body: dict, timeout: float = 3.0) -> dict:
+async def _api(nc: NATS, subject: str, body: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
     reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
-    data = json.loads(reply.data or b"{}")
+    data: dict[str, Any] = json.loads(reply.data or b"{}")
     if "error" in data:
         raise ConsumerApiError(f"{subject}: {data['error'].get('description', data['error'])}")
     return data
@@ -55,7 +56,7 @@ class PinnedConsumerSpec:
     max_ack_pending: int
     pin_timeout_s: float
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {
             "durable_name": self.durable,
             "description": self.description,
@@ -80,7 +81,7 @@ async def ensure_pinned_consumer(nc: NATS, spec: PinnedConsumerSpec) -> None:
                {"stream_name": spec.stream, "config": spec.config(), "action": ""})
 
 
-async def consumer_state(nc: NATS, stream: str, durable: str) -> dict:
+async def consumer_state(nc: NATS, stream: str, durable: str) -> dict[str, Any]:
     """The consumer's info: `ack_floor`, `num_pending` (lag), `num_ack_pending`, …"""
     return await _api(nc, f"$JS.API.CONSUMER.INFO.{stream}.{durable}", {})
 
@@ -115,7 +116,7 @@ class PinnedPuller:
         self._pulls = PULLS.labels(durable.rsplit("-p", 1)[0])
         self._inbox = nc.new_inbox()
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
-        self._sub = None
+        self._sub: Subscription | None = None
 
     async def start(self) -> None:
         async def arrived(msg: Msg) -> None:
@@ -134,7 +135,7 @@ class PinnedPuller:
 
         Raises `PinLost` when the server says another client holds the pin.
         """
-        request: dict = {"batch": max(1, batch), "expires": _ns(self.expires_s), "group": GROUP}
+        request: dict[str, Any] = {"batch": max(1, batch), "expires": _ns(self.expires_s), "group": GROUP}
         if self.pin_id:
             request["id"] = self.pin_id
         self._pulls.inc()
@@ -147,13 +148,13 @@ class PinnedPuller:
         while received < request["batch"]:
             try:
                 msg = await asyncio.wait_for(self._queue.get(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
             status = msg.headers.get("Status") if msg.headers else None
             if status:
                 if status == "423":
                     self.pin_id = None
-                    raise PinLost(msg.headers.get("Description", "pin id mismatch"))
+                    raise PinLost((msg.headers or {}).get("Description", "pin id mismatch"))
                 if status == "100":  # idle heartbeat
                     continue
                 return  # 404, 408 (request expired), 409 (server-side end of request)

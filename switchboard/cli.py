@@ -56,8 +56,74 @@ def _importable(reference: str) -> bool:
         return False
 
 
+def _environment() -> dict[str, str]:
+    """The environment, with NATS_URL, DATABASE_URL and STREAM_NAME taken from a running
+    `switchboard up` when they are not set (so operator commands work beside `make up`)."""
+    from switchboard.home import StackHome
+
+    env = dict(os.environ)
+    try:
+        facts = json.loads(StackHome.locate(os.environ, Path.cwd()).stack_file.read_text())
+    except (OSError, ValueError):
+        return env
+    for variable, fact in (("NATS_URL", "nats_url"), ("DATABASE_URL", "database_url"), ("STREAM_NAME", "stream")):
+        if not env.get(variable) and facts.get(fact):
+            env[variable] = str(facts[fact])
+    return env
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    from switchboard.dead_letters import DeadLetterError, dead_letters, describe, discard, operator, retry
+    from switchboard.provisioning import ProvisionError, connect_once, settings_from
+
+    async def run() -> int:
+        from shared.bus import Bus
+
+        settings = settings_from(_environment())
+        nc = await connect_once(settings.nats_url, "switchboard-dead-letters")
+        try:
+            bus = Bus(nc, stream=settings.stream_name)
+            found = await dead_letters(bus)
+            if args.action == "list":
+                shown = [d for d in found if args.every or d.state == "open"]
+                for dead in shown:
+                    print(describe(dead))
+                print(f"{len(shown)} dead letter(s){'' if args.every else ' open'}; {len(found)} in all")
+                return 0
+            by_seq = {d.seq: d for d in found}
+            chosen = [d for d in found if d.state == "open"] if args.every else []
+            for seq in args.seq:
+                if seq not in by_seq:
+                    return _fail(f"dead-letters: {seq} is not the stream sequence of a dead letter "
+                                 "(`switchboard dead-letters` lists them)")
+                chosen.append(by_seq[seq])
+            if not chosen:
+                return _fail("dead-letters: name the dead letters by sequence, or pass --all")
+            who = args.by or operator()
+            failed = 0
+            for dead in chosen:
+                try:
+                    if args.action == "retry":
+                        new_seq = await retry(bus, dead, who)
+                        print(f"{dead.seq}: event {dead.original_seq} stored again as {new_seq}")
+                    else:
+                        await discard(bus, dead, who, args.reason or "")
+                        print(f"{dead.seq}: discarded")
+                except DeadLetterError as exc:
+                    failed += 1
+                    print(f"{dead.seq}: {exc}", file=sys.stderr)
+            return 1 if failed else 0
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(run())
+    except ProvisionError as exc:
+        return _fail(f"dead-letters: {exc}")
+
+
 def _replay(args: argparse.Namespace) -> int:
-    database_url = os.environ.get("DATABASE_URL")
+    database_url = _environment().get("DATABASE_URL")
     if not database_url:
         return _fail("replay: DATABASE_URL is not set (the Postgres the audit service writes to)")
     try:
@@ -68,11 +134,12 @@ def _replay(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         from shared.bus import Bus
+        from shared.eventlog_jetstream import JetStreamEventLog
 
-        settings = settings_from(os.environ)
+        settings = settings_from(_environment())
         nc = await connect_once(settings.nats_url, "switchboard-replay")
         try:
-            return await replay(Bus(nc, stream=settings.stream_name), database_url)
+            return await replay(JetStreamEventLog(Bus(nc, stream=settings.stream_name)), database_url)
         finally:
             await nc.close()
 
@@ -172,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(commands, "provision", _provision, "create or update the JetStream stream from the environment (idempotent)")
     _command(commands, "replay", _replay, "rebuild the audit read models from the stream (needs DATABASE_URL)")
+
+    dead = _command(commands, "dead-letters", _dead_letters,
+                    "list dead letters, retry them (store the event again) or discard them; every action is recorded")
+    dead.add_argument("action", nargs="?", choices=("list", "retry", "discard"), default="list")
+    dead.add_argument("seq", nargs="*", type=int, help="stream sequences of dead letters (as listed)")
+    dead.add_argument("--all", dest="every", action="store_true",
+                      help="with retry/discard: every open dead letter; with list: also those already handled")
+    dead.add_argument("--reason", help="why, for discard (recorded)")
+    dead.add_argument("--by", help="who asks (recorded; default: the OS user)")
 
     calendar = commands.add_parser("calendar", help="calendar administration", description="calendar administration")
     calendar_commands = calendar.add_subparsers(dest="calendar_command", metavar="COMMAND", required=True)

@@ -55,7 +55,7 @@ class NatsCluster:
                 return node
         raise KeyError(server_name)
 
-    def start(self, timeout: float = 60) -> "NatsCluster":
+    def start(self, timeout: float = 60) -> NatsCluster:
         try:
             for node in self.nodes:
                 node.start()

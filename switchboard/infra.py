@@ -139,7 +139,7 @@ class NatsServer:
     def describe(self) -> str:
         return f"nats-server {self.server_name}"
 
-    def start(self) -> "NatsServer":
+    def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
@@ -160,7 +160,9 @@ class NatsServer:
         if owns_listener(self.proc.pid, self.port) is False:
             return False  # someone else's socket, or ours is not listening yet
         info = nats_server_info(self.host, self.port)
-        return bool(info) and info.get("server_name") == self.server_name
+        if not info:
+            return False
+        return info.get("server_name") == self.server_name
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM, 10)
@@ -221,7 +223,7 @@ class LocalPostgres:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
-    def start(self) -> "LocalPostgres":
+    def start(self) -> LocalPostgres:
         user = _run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if user:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import nats
@@ -39,8 +39,10 @@ class StreamReport:
 def settings_from(env: Mapping[str, str]) -> ServiceSettings:
     """The shared settings, read from `env` rather than the process environment."""
     known = {field.alias for field in ServiceSettings.model_fields.values() if field.alias}
+    # Typed as Any: the pydantic plugin would check str values against BaseSettings' own `_...` init options.
+    values: dict[str, Any] = {name: value for name, value in env.items() if name in known}
     try:
-        return ServiceSettings(**{name: value for name, value in env.items() if name in known})
+        return ServiceSettings(**values)
     except ValidationError as exc:
         raise ProvisionError(f"bad configuration:\n{exc}") from None
 
@@ -77,7 +79,8 @@ async def provision_stream(settings: ServiceSettings) -> StreamReport:
         raise ProvisionError(f"could not provision stream {settings.stream_name}: {exc}") from None
     finally:
         await nc.close()
-    return StreamReport(config.name, partitions_of(config), info.state.messages)
+    # nats-py types every StreamConfig field Optional; the server's config always names the stream.
+    return StreamReport(cast(str, config.name), partitions_of(config), info.state.messages)
 
 
 def with_database(url: str, database: str) -> str:

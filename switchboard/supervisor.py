@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Mapping, Sequence, TextIO
+from typing import Any, Awaitable, Callable, Mapping, Sequence, TextIO
 
 EX_CONFIG = 78  # sysexits.h: a child exiting with this has bad configuration; restarting cannot help
 LINE_LIMIT = 1 << 20
@@ -242,7 +242,7 @@ class Supervisor:
         self._stopping.set()
         for proc in self.processes.values():
             _signal(proc, signal.SIGTERM)
-        finished = asyncio.gather(*tasks, return_exceptions=True)
+        finished: asyncio.Future[Any] = asyncio.gather(*tasks, return_exceptions=True)
         hurry = asyncio.create_task(self._hurry.wait())
         await asyncio.wait({finished, hurry}, timeout=self.stop_timeout_s, return_when=asyncio.FIRST_COMPLETED)
         hurry.cancel()

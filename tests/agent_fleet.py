@@ -10,24 +10,57 @@ own turn and the run's ideal length follows from the configured concurrency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from shared.bus import Bus
 from shared.events import ReplyComposed, decode
 from shared.ids import conversation_id
+from switchboard.infra import free_port, port_open
 from tests.integration.test_agent_memory import BUSINESS, send_text
 
 ROOT = Path(__file__).resolve().parents[1]
 _CLEAN = ("DATABASE_URL", "OPENAI_", "AGENT_", "TAVILY_", "DEFAULT_TIMEZONE", "HEALTH_", "ACK_WAIT", "MAX_DELIVER",
           "NATS_", "STREAM_", "CONSUMER_")
+
+
+@contextlib.contextmanager
+def llm_process(latency: float, key: str = "sk-fleet") -> Iterator[FakeLLM]:
+    """The fake OpenAI server in its own process, so its threads do not share our GIL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_chat", "--port", str(port),
+                             "--latency", str(latency), "--key", key], cwd=ROOT)
+    try:
+        while not port_open("127.0.0.1", port):
+            if proc.poll() is not None:
+                raise RuntimeError("the fake LLM did not start")
+            time.sleep(0.05)
+        yield FakeLLM(f"http://127.0.0.1:{port}/v1", key, port)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@dataclass
+class FakeLLM:
+    base_url: str
+    api_key: str
+    port: int
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_fake/stats", timeout=5) as response:
+            return json.loads(response.read())
 
 
 class AgentFleet:

@@ -27,6 +27,7 @@ from services.transcriber.media_policy import TWILIO_MEDIA_HOSTS, MediaPolicy
 from services.transcriber.transcription import VoicePipeline
 from shared.bus import Bus
 from shared.consumer import AckPolicy, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, Media, MessageReceived, MessageReceivedData, MessageTranscribed, decode, utcnow
 from shared.ids import conversation_id
 from switchboard.sandbox.server import TwilioEmulator
@@ -172,7 +173,7 @@ async def start_transcriber(bus):
     ) -> Transcriber:
         downloader = MediaDownloader(policy, (SID, TOKEN), limits)
         downloaders.append(downloader)
-        deps = Transcriber(bus, VoicePipeline(downloader, engine, max_audio_s), ack.max_deliver)
+        deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, max_audio_s), ack.max_deliver)
         handler = functools.partial(transcribe_message, deps=deps)
         for _ in range(replicas):
             consumer = PartitionedConsumer(bus, "transcriber", "received", handler, ack)

@@ -16,19 +16,18 @@ async def main(settings: AgentSettings) -> None:
     # LangGraph, LangChain, psycopg and SQLAlchemy take seconds to import: only once the
     # configuration is good, so a bad one exits 78 at once (tests/integration/test_startup.py).
     from services.agent.bootstrap import consumer, open_agent
+    from shared.health import DependencyHealth
     from shared.runtime import run_worker
 
-    ready = {"postgres": False}
+    # Readiness follows Postgres continuously: every checkpoint and time-zone query reports
+    # to it, and an idle agent probes (services/agent/bootstrap.py).
+    postgres = DependencyHealth("postgres")
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
-        async with open_agent(settings, bus) as agent:
-            ready["postgres"] = True
-            try:
-                await consumer(agent, settings).run(stop)
-            finally:
-                ready["postgres"] = False
+        async with open_agent(settings, bus, health=postgres) as agent:
+            await consumer(bus, agent, settings).run(stop)
 
-    await run_worker("agent", settings, work, checks={"postgres": lambda: ready["postgres"]})
+    await run_worker("agent", settings, work, checks={"postgres": postgres.is_ok})
 
 
 if __name__ == "__main__":

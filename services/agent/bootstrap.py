@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from typing import AsyncIterator
@@ -13,7 +14,7 @@ from services.agent.graph import build_graph
 from services.agent.handler import Agent, handle_text
 from services.agent.inputs import with_identity
 from services.agent.llm import LlmRetry, build_model
-from services.agent.memory import checkpointer, open_pool
+from services.agent.memory import checkpointer, open_pool, probe, until_reachable
 from services.agent.migrations import migrate
 from services.agent.nodes import GraphOptions
 from services.agent.prompt import load_prompt
@@ -26,12 +27,14 @@ from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
+from shared.health import DependencyHealth
 
 
 def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore) -> list[AgentTool]:
     return [
-        *build_calendar_tools(calendar),
+        *build_calendar_tools(calendar, settings.calendar_retry_s),
         *build_clock_tools(zones.choose),
         build_search_tool(settings.tavily_api_key, settings.tavily_base_url),
     ]
@@ -51,31 +54,46 @@ def graph_options(settings: AgentSettings) -> GraphOptions:
 @contextlib.asynccontextmanager
 async def open_agent(
     settings: AgentSettings, bus: Bus, *, model: BaseChatModel | None = None, calendar: CalendarPort | None = None,
+    health: DependencyHealth | None = None,
 ) -> AsyncIterator[Agent]:
-    """Migrate, open the pool, build the graph; close the pool on the way out."""
-    await migrate(settings.database_url)
-    pool = await open_pool(settings.database_url, settings.pg_pool_size, settings.pg_prepare_threshold)
+    """Migrate, open the pool, build the graph; close the pool on the way out.
+
+    Started while Postgres is down, it waits for it (capped backoff) rather than failing.
+    `health` (the readiness check `postgres`) follows every checkpoint and time-zone
+    query, and a watcher probes Postgres when nothing else has for `AGENT_PG_TIMEOUT_S`.
+    """
+    health = health or DependencyHealth("postgres")
+    await until_reachable(lambda: migrate(settings.database_url), health, "migrate")
+    pool = await until_reachable(lambda: open_pool(settings.database_url, settings.pg_pool_size,
+                                                   settings.pg_prepare_threshold, settings.pg_timeout_s),
+                                 health, "open_pool")
+    health.report(True)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(health.watch(lambda: probe(pool), stop, settings.pg_timeout_s, settings.pg_timeout_s))
     try:
-        saver = checkpointer(pool)
-        zones = TimeZoneStore(pool, settings.default_timezone)
+        saver = checkpointer(pool, health)
+        zones = TimeZoneStore(pool, settings.default_timezone, health)
         tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
-        yield Agent(bus, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+        yield Agent(JetStreamEventLog(bus), graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
                     fragment_s)
     finally:
+        stop.set()
+        await watcher
         await pool.close()
 
 
 async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
     """`handle_text`, after recovering the sender of an input upcast from v1 (see `senders`)."""
     if isinstance(event, MessageTranscribed):
-        event = await with_identity(event, functools.partial(find_sender, agent.bus))
+        event = await with_identity(event, functools.partial(find_sender, agent.events))
     await handle_text(event, delivery, agent)
 
 
-def consumer(agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
+def consumer(bus: Bus, agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
+    """The ordered consumer of `wa.text` (it uses JetStream directly) running `handle_input`."""
     return PartitionedConsumer(
-        agent.bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
+        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
     )

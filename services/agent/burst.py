@@ -21,13 +21,10 @@ two. See docs/agent.md for the measurement behind the two values.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 
-from nats.js.errors import NotFoundError
-
-from shared.bus import Bus
+from shared.clock import SYSTEM_CLOCK, Clock
+from shared.eventlog import EventLog
 from shared.events import MessageTranscribed, UnknownEvent, decode
 
 MAX_INPUTS = 25
@@ -75,28 +72,29 @@ def quiet_window(event: MessageTranscribed, short_s: float, long_s: float, burst
     return long_s if looks_unfinished(event.data.text) else short_s
 
 
-async def later_inputs(bus: Bus, subject: str, after_seq: int, limit: int = MAX_INPUTS) -> list[tuple[int, MessageTranscribed]]:
+async def later_inputs(
+    events: EventLog, subject: str, after_seq: int, limit: int = MAX_INPUTS
+) -> list[tuple[int, MessageTranscribed]]:
     """This conversation's inputs stored after `after_seq`, in order (the stored `subject`)."""
     found: list[tuple[int, MessageTranscribed]] = []
-    seq = after_seq + 1
+    after = after_seq
     while len(found) < limit:
-        try:
-            raw = await bus.js.get_msg(bus.stream, seq=seq, subject=subject, next=True, direct=True)
-        except NotFoundError:
+        stored = await events.next_for_subject(subject, after)
+        if stored is None:
             break
         try:
-            event = decode(raw.data or b"")
+            event = decode(stored.data)
         except (UnknownEvent, ValueError):
             break  # the consumer will dead-letter it in its turn; stop before it to keep order
         if isinstance(event, MessageTranscribed):
-            found.append((raw.seq, event))
-        seq = raw.seq + 1
+            found.append((stored.seq, event))
+        after = stored.seq
     return found
 
 
 async def collect_burst(
-    bus: Bus, subject: str, first: tuple[int, MessageTranscribed], window_s: float, max_s: float,
-    fragment_window_s: float | None = None,
+    events: EventLog, subject: str, first: tuple[int, MessageTranscribed], window_s: float, max_s: float,
+    fragment_window_s: float | None = None, clock: Clock = SYSTEM_CLOCK,
 ) -> list[tuple[int, MessageTranscribed]]:
     """The inputs to answer together, starting with `first` (the one the lane delivered).
 
@@ -105,14 +103,14 @@ async def collect_burst(
     """
     long_s = window_s if fragment_window_s is None else fragment_window_s
     inputs = [first]
-    deadline = time.monotonic() + max_s
+    deadline = clock.monotonic() + max_s
     while len(inputs) < MAX_INPUTS:
-        inputs += await later_inputs(bus, subject, inputs[-1][0], MAX_INPUTS - len(inputs))
+        inputs += await later_inputs(events, subject, inputs[-1][0], MAX_INPUTS - len(inputs))
         newest_event = inputs[-1][1]
-        newest = newest_event.occurred_at.timestamp()
         quiet = quiet_window(newest_event, window_s, long_s, len(inputs))
-        wait = min(newest + quiet - time.time(), deadline - time.monotonic())
+        quiet_until = (newest_event.occurred_at - clock.now()).total_seconds() + quiet
+        wait = min(quiet_until, deadline - clock.monotonic())
         if wait <= 0:
             break
-        await asyncio.sleep(wait)
+        await clock.sleep(wait)
     return inputs

@@ -44,6 +44,11 @@ class AgentSettings(WorkerSettings):
     tavily_api_key: str | None = Field(None, alias="TAVILY_API_KEY")
     tavily_base_url: str | None = Field(None, alias="TAVILY_BASE_URL")
     calendar_timeout_s: float = Field(10.0, alias="AGENT_CALENDAR_TIMEOUT_S", gt=0)
+    # How long one calendar tool call retries an unreachable calendar before the turn waits
+    # for it (DependencyUnavailable); below the 30 s tool timeout.
+    calendar_retry_s: float = Field(20.0, alias="AGENT_CALENDAR_RETRY_S", ge=0, le=25)
+    # How long an agent attempt waits for a Postgres connection before it counts as an outage.
+    pg_timeout_s: float = Field(5.0, alias="AGENT_PG_TIMEOUT_S", gt=0, le=120)
 
     @field_validator("pg_prepare_threshold", mode="before")
     @classmethod

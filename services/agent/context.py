@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
+
+from shared.text import clean_text
 
 SUMMARY_HEADER = "Earlier in this conversation (oldest first, shortened):"
 CHARS_PER_TOKEN = 4
@@ -71,7 +73,7 @@ def _answered(unit: list[BaseMessage]) -> list[BaseMessage]:
         return []  # a result whose call was compacted away
     if not calls:
         return unit
-    seen = {m.tool_call_id for m in unit[1:]}
+    seen = {cast(ToolMessage, m).tool_call_id for m in unit[1:]}  # `units` puts only results after a call
     missing = [ToolMessage("Error: this tool did not run.", tool_call_id=c["id"], status="error")
                for c in calls if c["id"] not in seen]
     return unit + missing
@@ -153,7 +155,7 @@ def fold(summary: str, removed: Sequence[BaseMessage], limit_tokens: int) -> str
     lines = [line for line in summary.splitlines()[1:] if line.strip()] if summary else []
     for message in removed:
         text = message.content if isinstance(message.content, str) else str(message.content)
-        text = " ".join(text.split())
+        text = " ".join(clean_text(text).split())  # threads stored before inputs were cleaned
         if not text or isinstance(message, ToolMessage):
             continue
         who = "user" if isinstance(message, HumanMessage) else "assistant"

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Final
 
+from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph.state import CompiledStateGraph
 
@@ -29,8 +31,9 @@ from services.agent.inputs import identity, input_message, make_turn
 from services.agent.replies import failed_event, failed_msg_id, reply_event, reply_msg_id
 from services.agent.state import Reply, turn_input
 from services.agent.timezones import TimeZoneStore
-from shared.bus import Bus
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
+from shared.eventlog import EventLog
 from shared.events import Event, MessageTranscribed
 from shared.logging import get_logger
 
@@ -40,14 +43,14 @@ log = get_logger(__name__)
 # saved one by one, which would double the cost of a turn. If the process dies mid-turn
 # the turn runs again; no reply was published, and tools are idempotent per turn (see
 # `ToolContext.call_key`).
-DURABILITY = "exit"
+DURABILITY: Final = "exit"
 
 
 @dataclass
 class Agent:
     """Everything the handler needs; built once per process."""
 
-    bus: Bus
+    events: EventLog
     graph: CompiledStateGraph
     checkpointer: AsyncPostgresSaver | None
     time_zones: TimeZoneStore
@@ -55,6 +58,7 @@ class Agent:
     burst_max_s: float = 10.0
     prune_every: int = 20
     debounce_fragment_s: float | None = None
+    clock: Clock = SYSTEM_CLOCK
 
 
 async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
@@ -63,12 +67,12 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
     identity(event)  # dead-letters an input without a trustworthy sender at once
     conversation, seq = event.conversation, delivery.stream_sequence
     started = time.perf_counter()
-    inputs = await collect_burst(agent.bus, delivery.subject, (seq, event), agent.debounce_s, agent.burst_max_s,
-                                 agent.debounce_fragment_s)
+    inputs = await collect_burst(agent.events, delivery.subject, (seq, event), agent.debounce_s, agent.burst_max_s,
+                                 agent.debounce_fragment_s, agent.clock)
     metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
     turn = make_turn(inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
-    messages = [input_message(s, e) for s, e in inputs]
+    messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
     final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq),
                                       {"configurable": {"thread_id": conversation}}, durability=DURABILITY)
     reply: Reply | None = final.get("reply")
@@ -96,5 +100,5 @@ async def _publish(agent: Agent, conversation: str, reply: Reply) -> None:
     last_seq = reply["turn"]["last_seq"]
     failed = failed_event(conversation, reply)
     if failed is not None:
-        await agent.bus.publish(failed, msg_id=failed_msg_id(conversation, last_seq))
-    await agent.bus.publish(reply_event(conversation, reply), msg_id=reply_msg_id(conversation, last_seq))
+        await agent.events.publish(failed, msg_id=failed_msg_id(conversation, last_seq))
+    await agent.events.publish(reply_event(conversation, reply), msg_id=reply_msg_id(conversation, last_seq))

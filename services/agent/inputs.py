@@ -12,6 +12,7 @@ from services.agent.state import Turn
 from shared.consumer import PermanentFailure
 from shared.events import MessageTranscribed
 from shared.ids import conversation_id
+from shared.text import clean_text
 
 FAILED_INPUT = re.compile(r"\[(voice note|attachment) not understood \(([\w-]+)\): ([^\]]*)\]")
 DEFAULT_FAILURE_REPLY = "I couldn't understand that voice note. Could you type it?"
@@ -24,11 +25,12 @@ def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:
     id is derived from the stream sequence, so adding the same input twice replaces it.
     """
     data = event.data
-    parts = [data.text.strip()] if data.text.strip() else []
+    text = clean_text(data.text).strip()  # a NUL would poison the checkpoint (JSONB) for good
+    parts = [text] if text else []
     if data.failure_code or (data.failure and not parts):
         kind = "voice note" if data.source in ("voice", "mixed") else "attachment"
-        reply = (data.failure_reply or DEFAULT_FAILURE_REPLY).replace("]", ")")
-        parts.append(f"[{kind} not understood ({data.failure_code or 'unknown'}): {reply}]")
+        reply = clean_text(data.failure_reply or DEFAULT_FAILURE_REPLY).replace("]", ")")
+        parts.append(f"[{kind} not understood ({clean_text(data.failure_code or 'unknown')}): {reply}]")
     return HumanMessage("\n".join(parts) or "[empty message]", id=f"in-{seq}")
 
 

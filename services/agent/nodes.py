@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Mapping, Sequence, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, SystemMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
 from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
 from services.agent.prompt import system_message
-from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_reply, message_text, stable_id
+from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
 from services.agent.state import AgentState, Reply
 from services.agent.tools.base import AgentTool, ToolContext
 from services.agent.tools.runner import run_tool_call
 from shared.logging import get_logger
+from shared.text import clean_text
 
 log = get_logger(__name__)
 
@@ -40,6 +44,34 @@ class GraphOptions:
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
     max_tool_calls_per_round: int = 8
+
+
+def calls_before(messages: list, first_input_id: str) -> list[ToolCall]:
+    """The tool calls the model made earlier in this turn (after its first input)."""
+    start = next((i for i, m in enumerate(messages) if m.id == first_input_id), len(messages))
+    return [call for m in messages[start:] if isinstance(m, AIMessage) for call in m.tool_calls]
+
+
+def _digest(call: Mapping[str, Any]) -> str:
+    args = json.dumps(call.get("args") or {}, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{call['name']}\n{args}".encode()).hexdigest()[:16]
+
+
+def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any],
+             earlier: Sequence[Mapping[str, Any]]) -> str:
+    """The idempotency key of one tool call, stable across crashes and retries of its turn.
+
+    It names the turn by its *first* input (stream sequence and message sid): a turn run
+    again after a crash starts at the same input even when messages that arrived meanwhile
+    join its burst (its last sequence moves; its first does not). Within the turn, a call
+    is told apart by what it asks (tool and arguments) and by how many identical calls came
+    before it, so the model making the same request again gets the same key, and two
+    different requests never share one.
+    """
+    digest = _digest(call)
+    nth = sum(1 for other in earlier if _digest(other) == digest)
+    first_sid = turn["message_sids"][0] if turn.get("message_sids") else ""
+    return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}:{nth}"
 
 
 class TurnNodes:
@@ -123,6 +155,7 @@ class TurnNodes:
             answer = AIMessage(APOLOGY)
         finally:
             metrics.LLM_SECONDS.labels(self.label).observe(time.perf_counter() - started)
+        answer = clean_answer(answer)
         if answer.usage_metadata:
             usage["input_tokens"] += answer.usage_metadata.get("input_tokens", 0)
             usage["output_tokens"] += answer.usage_metadata.get("output_tokens", 0)
@@ -147,8 +180,11 @@ class TurnNodes:
         turn = state["turn"]
         zone = state["time_zone"]
         conversation = config["configurable"]["thread_id"]
+        changes: dict[str, Any]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
-        for index, call in enumerate(state["messages"][-1].tool_calls):
+        asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
+        # `after_chat` routes here only when the last message is an AIMessage that asks for tools.
+        for index, call in enumerate(cast(AIMessage, state["messages"][-1]).tool_calls):
             if index >= self.options.max_tool_calls_per_round:
                 # A model asking for dozens of calls at once (a loop, or a hostile prompt) gets an
                 # answer for each, but only the first few run: a turn's work stays bounded.
@@ -158,16 +194,15 @@ class TurnNodes:
                     f"Error: not run; at most {self.options.max_tool_calls_per_round} tool calls run per step.",
                     tool_call_id=call["id"], name=call["name"], status="error"))
                 continue
-            # The same turn run again (after a crash) makes the same calls under the same keys.
-            nth = sum(1 for record in records if record["name"] == call["name"])
+            key = call_key(conversation, turn, call, asked)
+            asked.append(call)
             ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
-                              call_key=f"{conversation}:{turn['last_seq']}:{call['name']}:{nth}",
-                              correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
+                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
             content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
             changes.update(change)
             metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()
             records.append({"name": call["name"][:64], "ok": ok})
-            results.append(ToolMessage(content[: self.options.tool_result_chars], tool_call_id=call["id"],
+            results.append(ToolMessage(clean_text(content, self.options.tool_result_chars), tool_call_id=call["id"],
                                        name=call["name"], status="success" if ok else "error"))
         return {"messages": results, "tool_calls": records, "rounds": state.get("rounds", 0) + 1, **changes}
 

@@ -12,6 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from langchain_core.messages import AIMessage
+
 from services.agent.state import Reply
 from shared.events import (
     AgentFailed,
@@ -21,6 +23,7 @@ from shared.events import (
     TokenUsage,
     ToolCallRecord,
 )
+from shared.text import clean_text
 
 FALLBACK = "Sorry, I couldn't put an answer together for that. Could you ask again?"
 APOLOGY = "Sorry, I'm having trouble thinking right now. Please try again in a minute."
@@ -40,9 +43,29 @@ def message_text(content: Any) -> str:
     return str(content or "")
 
 
+def clean_value(value: Any) -> Any:
+    """`value` with every string in it (nested in lists and dicts) passed through `clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [clean_value(item) for item in value]
+    if isinstance(value, dict):
+        return {clean_value(k) if isinstance(k, str) else k: clean_value(v) for k, v in value.items()}
+    return value
+
+
+def clean_answer(message: AIMessage) -> AIMessage:
+    """The model's message without control characters in its text or tool arguments, before
+    it enters the checkpoint (Postgres rejects a NUL, and then every later turn with it)."""
+    return message.model_copy(update={
+        "content": clean_value(message.content),
+        "tool_calls": [{**call, "args": clean_value(call.get("args") or {})} for call in message.tool_calls],
+    })
+
+
 def clean_reply(content: Any) -> str:
     """The model's answer without tool-call markup or raw JSON; a fallback if nothing is left."""
-    text = _MARKUP.sub("", message_text(content))
+    text = _MARKUP.sub("", clean_text(message_text(content)))
     text = _FENCE.sub(lambda m: "" if _is_data(m.group(1).strip()) else m.group(1), text)
     text = _strip_json(text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()

@@ -11,8 +11,12 @@ from functools import lru_cache
 from zoneinfo import available_timezones
 
 import pytz
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
+from services.agent.memory import outage_guard
+from shared.health import DependencyHealth
 from shared.phones import MOST_POPULOUS_ZONE, is_zone, zone_of_number
 
 COUNTRY_ALIASES = {"uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "britain": "GB",
@@ -61,16 +65,18 @@ def resolve_place(text: str) -> str | None:
 class TimeZoneStore:
     """The time zones users chose, one row per conversation, in the agent's schema."""
 
-    def __init__(self, pool: AsyncConnectionPool, default_zone: str):
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[DictRow]], default_zone: str, health: DependencyHealth | None = None):
         self.pool = pool
         self.default_zone = default_zone
+        self.health = health
 
     async def chosen(self, conversation: str) -> str | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT time_zone FROM agent.user_time_zones WHERE conversation = %s", (conversation,)
-            )
-            row = await cur.fetchone()
+        with outage_guard(self.health):  # an outage: DependencyUnavailable, not a failed input
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT time_zone FROM agent.user_time_zones WHERE conversation = %s", (conversation,)
+                )
+                row = await cur.fetchone()
         return row["time_zone"] if row else None
 
     async def zone_for(self, conversation: str, user: str) -> str:
@@ -80,9 +86,10 @@ class TimeZoneStore:
     async def choose(self, conversation: str, time_zone: str) -> None:
         if not is_zone(time_zone):
             raise ValueError(f"not an IANA time zone: {time_zone!r}")
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "INSERT INTO agent.user_time_zones (conversation, time_zone, updated_at) VALUES (%s, %s, now()) "
-                "ON CONFLICT (conversation) DO UPDATE SET time_zone = EXCLUDED.time_zone, updated_at = now()",
-                (conversation, time_zone),
-            )
+        with outage_guard(self.health):
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    "INSERT INTO agent.user_time_zones (conversation, time_zone, updated_at) VALUES (%s, %s, now()) "
+                    "ON CONFLICT (conversation) DO UPDATE SET time_zone = EXCLUDED.time_zone, updated_at = now()",
+                    (conversation, time_zone),
+                )

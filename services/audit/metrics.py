@@ -6,7 +6,8 @@ from prometheus_client import Counter
 
 EVENTS = Counter(
     "switchboard_audit_events_total",
-    "Stream messages audit wrote, by outcome: recorded, undecodable (recorded, not projected) "
+    "Stream messages audit wrote, by outcome: recorded, undecodable (recorded, not projected), "
+    "unprojectable (decoded, but the read models refused it: recorded, not projected) "
     "or duplicate (already recorded, nothing changed)",
     ["outcome"],
 )

@@ -74,23 +74,32 @@ def message_fact(event: Event) -> dict[str, Any] | None:
             "created_at": data.received_at, "updated_at": data.received_at,
         }
     if isinstance(event, MessageSent):
-        data = event.data
+        sent = event.data
         return fact | {
-            "message_sid": data.twilio_sid, "direction": "outbound", "reply_id": data.reply_id,
-            "part": data.part, "parts": data.parts, "from_number": data.from_, "to_number": data.to,
-            "body": data.body, "status": "sent", "status_at": event.occurred_at,
+            "message_sid": sent.twilio_sid, "direction": "outbound", "reply_id": sent.reply_id,
+            "part": sent.part, "parts": sent.parts, "from_number": sent.from_, "to_number": sent.to,
+            "body": sent.body, "status": "sent", "status_at": event.occurred_at,
             "created_at": event.occurred_at, "updated_at": event.occurred_at,
         }
     if isinstance(event, DeliveryStatusChanged):
         # May come before its MessageSent: then this makes a placeholder that MessageSent completes.
-        data = event.data
+        report = event.data
         return fact | {
-            "message_sid": data.twilio_sid, "direction": "outbound", "status": data.status,
-            "status_at": data.reported_at, "error_code": data.error_code,
-            "error_status": data.status if data.error_code is not None else None,
-            "updated_at": data.reported_at,
+            "message_sid": report.twilio_sid, "direction": "outbound", "status": report.status,
+            "status_at": report.reported_at, "error_code": bigint(report.error_code),
+            "error_status": report.status if bigint(report.error_code) is not None else None,
+            "updated_at": report.reported_at,
         }
     return None
+
+
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def bigint(value: int | None) -> int | None:
+    """`value` if a BIGINT column can hold it, else None: the event in `audit.events` keeps
+    the number as published, the read model just does not project it."""
+    return value if value is not None and BIGINT_MIN <= value <= BIGINT_MAX else None
 
 
 def _message_upsert():

@@ -7,9 +7,9 @@ new ones are complete, and a failed replay changes nothing:
    insert, so no event can be projected twice or slip between the rebuild and them.
 2. Read the stream's last sequence (after the lock, so every earlier event is ours).
 3. Empty `audit.messages` and `audit.conversations`.
-4. Read the stream from its first event to that sequence in chunks (an ephemeral
-   consumer, so memory stays bounded), record any event `audit.events` is missing, and
-   project every event.
+4. Read the stream from its first event to that sequence (`EventLog.read_all`) in chunks,
+   so memory stays bounded; record any event `audit.events` is missing, and project
+   every event.
 
 Live writers then go on: their events up to that sequence are already recorded, so they
 project nothing twice; later ones are new to them. The projection merges are
@@ -21,27 +21,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import uuid
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.audit.database import create_engine
 from services.audit.metrics import REPLAYS
 from services.audit.projection import project, record
-from services.audit.records import EventRecord, from_msg
+from services.audit.records import EventRecord, to_record
 from services.audit.schema import upgrade
 from services.audit.tables import conversations, messages
-from shared.bus import Bus
+from shared.eventlog import EventLog
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 CHUNK = 500
-FETCH_TIMEOUT_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +55,7 @@ class ReplayReport:
     seconds: float
 
 
-async def replay(bus: Bus, database_url: str, chunk_size: int = CHUNK) -> ReplayReport:
+async def replay(event_log: EventLog, database_url: str, chunk_size: int = CHUNK) -> ReplayReport:
     """Rebuild `audit.messages` and `audit.conversations` from the stream; record missing events."""
     started = time.perf_counter()
     engine = create_engine(database_url, pool_size=1)
@@ -67,10 +63,10 @@ async def replay(bus: Bus, database_url: str, chunk_size: int = CHUNK) -> Replay
         await upgrade(engine)
         async with engine.begin() as connection:
             await connection.execute(text("LOCK TABLE audit.events IN EXCLUSIVE MODE"))
-            last_seq = (await bus.js.stream_info(bus.stream)).state.last_seq
+            last_seq = await event_log.last_seq()
             await connection.execute(text("TRUNCATE audit.messages, audit.conversations"))
             read = recorded = projected = 0
-            async with contextlib.aclosing(read_stream(bus, last_seq, chunk_size)) as chunks:
+            async with contextlib.aclosing(read_stream(event_log, last_seq, chunk_size)) as chunks:
                 async for records in chunks:
                     read += len(records)
                     recorded += len(await record(connection, records))
@@ -78,7 +74,7 @@ async def replay(bus: Bus, database_url: str, chunk_size: int = CHUNK) -> Replay
                     await project(connection, events)
                     projected += len(events)
             report = ReplayReport(
-                stream=bus.stream,
+                stream=event_log.name,
                 last_seq=last_seq,
                 events_read=read,
                 events_recorded=recorded,
@@ -95,46 +91,19 @@ async def replay(bus: Bus, database_url: str, chunk_size: int = CHUNK) -> Replay
     return report
 
 
-async def read_stream(bus: Bus, last_seq: int, chunk_size: int) -> AsyncIterator[list[EventRecord]]:
+async def read_stream(event_log: EventLog, last_seq: int, chunk_size: int) -> AsyncGenerator[list[EventRecord], None]:
     """Yield the stream's messages up to `last_seq` as records, `chunk_size` at a time."""
     if last_seq == 0:
         return
-    name = f"audit-replay-{uuid.uuid4().hex[:12]}"
-    await bus.js.add_consumer(
-        bus.stream,
-        ConsumerConfig(
-            name=name,
-            description="audit replay: every event once, in order",
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.NONE,
-            mem_storage=True,
-            inactive_threshold=60.0,  # cleaned up by the server if this process dies
-        ),
-    )
-    sub = await bus.js.pull_subscribe_bind(consumer=name, stream=bus.stream)
-    try:
-        seen = 0
-        while seen < last_seq:
-            try:
-                msgs = await sub.fetch(chunk_size, timeout=FETCH_TIMEOUT_S)
-            except (TimeoutError, NatsTimeoutError):
-                # The last events may have been deleted from the stream: stop when none are left.
-                if (await sub.consumer_info()).num_pending == 0:
-                    return
-                continue
-            records: list[EventRecord] = []
-            for msg in msgs:
-                seen = msg.metadata.sequence.stream
-                if seen <= last_seq:
-                    records.append(from_msg(msg))
-            if records:
+    records: list[EventRecord] = []
+    async with contextlib.aclosing(event_log.read_all(1, last_seq)) as messages:
+        async for message in messages:
+            records.append(to_record(message.seq, message.subject, message.data, message.headers, message.stored_at))
+            if len(records) >= chunk_size:
                 yield records
-    finally:
-        await sub.unsubscribe()
-        try:
-            await bus.js.delete_consumer(bus.stream, name)
-        except Exception as exc:  # it expires by itself; not worth failing the replay over
-            log.warning("replay_consumer_not_deleted", error=str(exc))
+                records = []
+    if records:
+        yield records
 
 
 async def _count(connection: AsyncConnection, table) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.audit.database import DatabaseHealth, create_engine, is_unreachable
 from services.audit.metrics import EVENTS
 from services.audit.projection import project, record
-from services.audit.records import from_msg
+from services.audit.records import EventRecord, from_msg
 from services.audit.schema import upgrade
 from shared.batch import BatchConsumer, BatchPolicy
 from shared.bus import Bus
@@ -32,12 +32,22 @@ EVERY_EVENT = f"{SUBJECT_ROOT}.>"
 
 
 async def write_batch(msgs: list[Msg], engine: AsyncEngine, health: DatabaseHealth) -> None:
-    """Record a batch in one transaction and project what was new. Safe to run twice."""
+    """Record a batch in one transaction and project what was new. Safe to run twice.
+
+    If the batch fails for any reason but an unreachable database, its events are written
+    one by one, and one that the read models refuse on its own (a number too large for
+    its column, a constraint) is recorded without projection, its reason in `error`: one
+    bad event never holds its batch, or itself, in a retry loop.
+    """
     records = [from_msg(msg) for msg in msgs]
     try:
-        async with engine.begin() as connection:
-            new = await record(connection, records)
-            await project(connection, [r.event for r in new if r.event is not None])
+        try:
+            new = await _write(engine, records)
+        except Exception as exc:
+            if is_unreachable(exc):
+                raise
+            log.warning("audit_batch_refused", size=len(records), error=str(exc)[:300])
+            new = [r for one in records for r in await _write_alone(engine, one)]
     except Exception as exc:
         if is_unreachable(exc):
             health.report(False)
@@ -47,6 +57,33 @@ async def write_batch(msgs: list[Msg], engine: AsyncEngine, health: DatabaseHeal
     EVENTS.labels("recorded").inc(len(new) - undecodable)
     EVENTS.labels("undecodable").inc(undecodable)
     EVENTS.labels("duplicate").inc(len({r.stream_seq for r in records}) - len(new))
+
+
+async def _write(engine: AsyncEngine, records: list[EventRecord]) -> list[EventRecord]:
+    async with engine.begin() as connection:
+        new = await record(connection, records)
+        await project(connection, [r.event for r in new if r.event is not None])
+    return new
+
+
+async def _write_alone(engine: AsyncEngine, one: EventRecord) -> list[EventRecord]:
+    """One event in its own transaction; recorded without projection if it is refused."""
+    try:
+        return await _write(engine, [one])
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise
+        reason = f"not projected: {exc}"[:1000]
+        log.error("audit_event_unprojectable", stream_seq=one.stream_seq, type=one.row.get("type"), error=reason[:300])
+        EVENTS.labels("unprojectable").inc()
+    try:
+        return await _write(engine, [EventRecord({**one.row, "error": reason}, None)])
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise
+        # Even the row is refused (e.g. a version number past INTEGER): keep what surely fits.
+        bare = {**one.row, "version": None, "error": f"{reason}; row refused: {exc}"[:1000]}
+        return await _write(engine, [EventRecord(bare, None)])
 
 
 async def migrate_when_reachable(engine: AsyncEngine, stop: asyncio.Event, health: DatabaseHealth) -> bool:

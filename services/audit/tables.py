@@ -55,7 +55,7 @@ messages = sa.Table(
     sa.Column("media_count", sa.Integer),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("status_at", sa.DateTime(timezone=True)),
-    sa.Column("error_code", sa.Integer),
+    sa.Column("error_code", sa.BigInteger),  # any integer a callback carries; NULL past BIGINT
     sa.Column("error_status", sa.Text),  # the status the error code was reported with
     sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

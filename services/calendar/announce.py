@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 
 from services.calendar.ports import StoredEvent
-from shared.bus import Bus, PublishFailed
 from shared.calendar import CalendarError, CalendarRequest, ErrorCode
+from shared.eventlog import EventLog, PublishFailed
 from shared.events import (
     CalendarEventCreated,
     CalendarEventData,
@@ -22,7 +22,7 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-CHANGES: dict[str, type[Event]] = {
+CHANGES: dict[str, type[CalendarEventCreated] | type[CalendarEventUpdated] | type[CalendarEventDeleted]] = {
     "created": CalendarEventCreated,
     "updated": CalendarEventUpdated,
     "deleted": CalendarEventDeleted,
@@ -48,14 +48,14 @@ def change_event(change: str, owner: str, request: CalendarRequest, event: Store
     )
 
 
-async def announce(bus: Bus, change: str, owner: str, request: CalendarRequest, event: StoredEvent) -> None:
+async def announce(events: EventLog, change: str, owner: str, request: CalendarRequest, event: StoredEvent) -> None:
     """Publish the change; if the stream cannot store it, the caller learns it failed.
 
     The change itself stands. A retried create with the same `request_id` finds the event
     and publishes it then, under the same `Nats-Msg-Id`.
     """
     try:
-        await bus.publish(change_event(change, owner, request, event), change_msg_id(change, event))
+        await events.publish(change_event(change, owner, request, event), change_msg_id(change, event))
     except PublishFailed as exc:
         log.error("calendar_change_not_recorded", change=change, event_id=event.event_id, error=str(exc))
         raise CalendarError(

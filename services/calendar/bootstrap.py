@@ -14,6 +14,7 @@ from services.calendar.migrations import migrate
 from services.calendar.routing import Backends
 from services.calendar.service import CalendarService
 from shared.bus import Bus
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.logging import get_logger
 from shared.runtime import run_worker
 
@@ -36,8 +37,9 @@ def build_backends(settings: CalendarSettings) -> Backends:
 
 
 def build_service(settings: CalendarSettings, bus: Bus, backends: Backends) -> CalendarService:
+    """The micro service on the bus's connection; changes are published through the event-log port."""
     deps = Calendar(
-        backends=backends, bus=bus, default_time_zone=settings.default_time_zone,
+        backends=backends, events=JetStreamEventLog(bus), default_time_zone=settings.default_time_zone,
         max_range=timedelta(days=settings.max_range_days),
     )
     return CalendarService(

@@ -137,11 +137,15 @@ class GoogleCalendar:
         found: list[StoredEvent] = []
         token: str | None = None
         while True:
-            page = await self._call(lambda api, token=token: api.events().list(
-                calendarId=calendar, timeMin=start.isoformat(), timeMax=end.isoformat(), singleEvents=True,
-                orderBy="startTime", maxResults=min(limit + 1, _MAX_PAGE), pageToken=token,
-                **({"q": query} if query else {}),
-            ))
+            # A def, not a lambda: mypy cannot infer a lambda with a default argument.
+            def list_page(api: Any, token: str | None = token) -> Any:
+                return api.events().list(
+                    calendarId=calendar, timeMin=start.isoformat(), timeMax=end.isoformat(), singleEvents=True,
+                    orderBy="startTime", maxResults=min(limit + 1, _MAX_PAGE), pageToken=token,
+                    **({"q": query} if query else {}),
+                )
+
+            page = await self._call(list_page)
             zone_name = page.get("timeZone") or "UTC"
             found += [_stored(item, zone_name) for item in page.get("items", ()) if item.get("status") != "cancelled"]
             token = page.get("nextPageToken")

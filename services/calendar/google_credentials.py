@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httplib2
 from google.auth.credentials import Credentials
@@ -108,6 +108,8 @@ class CredentialStore:
             return
         self._saved_token = token
         try:
-            write_private_json(self.token_file, self.credentials.to_json())
+            # Only an authorized-user token has a token file (see from_file), and only it has to_json.
+            user = cast(user_credentials.Credentials, self.credentials)
+            write_private_json(self.token_file, user.to_json())
         except OSError as exc:  # a read-only mount: the fresh token still works, in memory
             log.warning("google_token_not_persisted", path=str(self.token_file), error=str(exc))

@@ -18,7 +18,6 @@ from services.calendar.ports import CalendarBackend, EventChanges, NewEvent, Sto
 from services.calendar.routing import Backends
 from services.calendar.slots import free_slots
 from services.calendar.zones import normalise_owner, owner_zone, to_utc, zone
-from shared.bus import Bus
 from shared.calendar import (
     CalendarEntry,
     CalendarError,
@@ -36,6 +35,7 @@ from shared.calendar import (
     Slot,
     UpdateEvent,
 )
+from shared.eventlog import EventLog
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,7 +49,7 @@ class Calendar:
     """The handlers' dependencies."""
 
     backends: Backends
-    bus: Bus
+    events: EventLog
     default_time_zone: str = "UTC"
     max_range: timedelta = timedelta(days=366)
 
@@ -111,7 +111,7 @@ async def overlaps_and_announce(
     deps: Calendar, who: Caller, change: str, request: CalendarRequest, event: StoredEvent, retimed: bool = True
 ) -> tuple[CalendarEntry, ...]:
     """Look for overlaps while the change is published: both need only the stored event."""
-    publishing = announce(deps.bus, change, who.owner, request, event)
+    publishing = announce(deps.events, change, who.owner, request, event)
     if not retimed:
         await publishing
         return ()
@@ -174,7 +174,7 @@ async def update_event(request: UpdateEvent, deps: Calendar) -> SaveResult:
 async def delete_event(request: DeleteEvent, deps: Calendar) -> DeleteResult:
     who = caller(request, deps)
     removed = await who.backend.delete(who.owner, request.event_id, request.if_revision)
-    await announce(deps.bus, "deleted", who.owner, request, removed)
+    await announce(deps.events, "deleted", who.owner, request, removed)
     return DeleteResult(event_id=removed.event_id, summary=removed.summary)
 
 

@@ -6,9 +6,10 @@ exactly like an id that does not exist.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NoReturn
 
 from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -39,7 +40,7 @@ _LIST_MATCHING = select(*_COLUMNS).where(_OVERLAPPING, _MATCHING).order_by(*_ORD
 _GET = select(*_COLUMNS).where(events.c.id == bindparam("id"), events.c.owner == bindparam("owner"))
 
 
-def _stored(row: Row[Any]) -> StoredEvent:
+def _stored(row: Row[*tuple[Any, ...]]) -> StoredEvent:
     return StoredEvent(
         event_id=row.id, summary=row.summary, start=row.starts_at, end=row.ends_at,
         time_zone=row.time_zone, description=row.description, location=row.location,
@@ -157,7 +158,7 @@ class PostgresCalendar:
         await self.engine.dispose()
 
     @staticmethod
-    def _target(owner: str, event_id: str, if_revision: str | None) -> list[Any]:
+    def _target(owner: str, event_id: str, if_revision: str | None) -> builtins.list[Any]:
         conditions = [events.c.id == event_id, events.c.owner == owner]
         if if_revision is not None:
             revision = int(if_revision) if if_revision.isdigit() and len(if_revision) < 10 else -1
@@ -168,7 +169,7 @@ class PostgresCalendar:
         row = (await conn.execute(_GET, {"owner": owner, "id": event_id})).first()
         return None if row is None else _stored(row)
 
-    async def _explain_miss(self, conn: AsyncConnection, owner: str, event_id: str) -> None:
+    async def _explain_miss(self, conn: AsyncConnection, owner: str, event_id: str) -> NoReturn:
         """Nothing matched: the event is gone (not_found) or at another revision (conflict)."""
         if await self._find(conn, owner, event_id) is None:
             raise CalendarError(ErrorCode.NOT_FOUND)

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import gc
 
 import uvicorn
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from shared.settings import load_settings
+from services.gateway.server import server_config
 from shared.logging import configure_logging
+from shared.settings import load_settings
 
 
 def main() -> None:
     settings = load_settings(GatewaySettings, "gateway")
     configure_logging("gateway", settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
-        proxy_headers=False,
-    )
+    config = server_config(create_app(settings), settings)
+    config.load()
+    # Start-up objects (framework, pydantic, twilio module state: ~78,000) never die.
+    # Frozen, full collections stop walking them; a young generation of 10,000 makes
+    # collections ~1,000x rarer under load. Measured in docs/benchmarks.md.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Twilio gets 200 only once JetStream has stored the event. If it cannot be stored the
 answer is 503 and Twilio retries; the retry carries the same MessageSid, which is the
 `Nats-Msg-Id`, so the stream keeps one copy whatever happened to the first attempt.
+A MessageSid already stored (a replay after the stream's duplicate window) is answered
+200 and stores nothing (`services.gateway.seen`).
+
+The webhooks are plain Starlette routes: a request in, a response out, no dependency
+solving on the hot path.
 """
 
 from __future__ import annotations
@@ -10,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Callable
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
+from typing import Callable, TypedDict
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from nats.errors import Error as NatsError
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
-from twilio.request_validator import RequestValidator
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 
 from services.gateway.config import GatewaySettings
-from services.gateway.signature import FormParams, public_url, signature_valid
+from services.gateway.seen import SeenMessages, SeenUnavailable
+from services.gateway.signature import FormParams, MalformedForm, SignatureCheck, SignedUrl, parse_form
 from services.gateway.webhooks import BadWebhook, delivery_status_changed, message_received
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
@@ -36,6 +45,21 @@ ACK_SECONDS = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+OUTCOMES = (
+    "stored", "duplicate", "replayed", "too_large", "timeout", "disconnected", "bad_request", "forbidden",
+    "unavailable",
+)
+
+
+class EndpointMetrics:
+    """The metric children of one endpoint, bound once: `.labels()` per request costs CPU."""
+
+    def __init__(self, endpoint: str):
+        self.outcome = {outcome: WEBHOOKS.labels(endpoint, outcome) for outcome in OUTCOMES}
+        self.ack_seconds = ACK_SECONDS.labels(endpoint)
+
+
+METRICS = {endpoint: EndpointMetrics(endpoint) for endpoint in ("messages", "status")}
 
 
 class TooLarge(Exception):
@@ -55,26 +79,67 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_form(body: bytes) -> FormParams:
-    params = FormParams()
-    for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
-        params.setdefault(key, []).append(value)
-    return params
+@dataclass(frozen=True)
+class Webhook:
+    """One endpoint: how its form becomes an event and which `Nats-Msg-Id` it gets."""
+
+    endpoint: str
+    to_event: Callable[[FormParams, tuple[str, ...]], Event]
+    msg_id: Callable[[Event], str]
+    remember: bool  # keep the MessageSid in the seen-messages bucket
+
+    @property
+    def metrics(self) -> EndpointMetrics:
+        return METRICS[self.endpoint]
 
 
-def create_app(settings: GatewaySettings, bus: Bus | None = None) -> FastAPI:
+MESSAGES = Webhook("messages", message_received, lambda e: e.data.message_sid, remember=True)
+STATUS = Webhook("status", delivery_status_changed, lambda e: f"status:{e.data.twilio_sid}:{e.data.status}", remember=False)
+
+
+def _text(status: int, message: str, **headers: str) -> Response:
+    return PlainTextResponse(f"{message}\n", status_code=status, headers=headers or None)
+
+
+class _State(TypedDict):
+    """What the app shares between requests: the bus (connected in the background) and the bucket."""
+
+    bus: Bus | None
+    seen: SeenMessages | None
+
+
+def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
     """Build the gateway. With no `bus`, it connects to NATS_URL in the background."""
-    validator = RequestValidator(settings.twilio_auth_token or "")
-    state: dict[str, Bus | None] = {"bus": bus}
+    check = SignatureCheck(settings.twilio_auth_token or "")
+    signed_url = SignedUrl(settings.public_base_url, settings.trust_proxy, settings.proxy_networks())
+    channels = settings.channels()
+    state: _State = {"bus": bus, "seen": None}
+    opening = asyncio.Lock()
+
+    async def seen_messages(current: Bus) -> SeenMessages:
+        seen = state["seen"]
+        if seen is None:
+            async with opening:
+                if state["seen"] is None:
+                    try:
+                        state["seen"] = await SeenMessages.open(
+                            current.nc, current.js, settings.seen_ttl_days, replicas=settings.stream_replicas
+                        )
+                    except (TimeoutError, NatsError, OSError) as exc:
+                        raise SeenUnavailable(f"seen-messages bucket: {exc or type(exc).__name__}") from exc
+                seen = state["seen"]
+        return seen  # type: ignore[return-value]
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(_: Starlette):
         connecting = None
         if state["bus"] is None:
             async def connect_in_background() -> None:
                 nc = await connect(settings.nats_url, "gateway")
-                state["bus"] = Bus(nc, stream=settings.stream_name, publish_timeout_s=settings.publish_timeout_s)
+                state["bus"] = current = Bus(nc, stream=settings.stream_name, publish_timeout_s=settings.publish_timeout_s)
                 log.info("gateway_connected")
+                with contextlib.suppress(SeenUnavailable):  # retried on the first webhook otherwise
+                    await seen_messages(current)
 
             connecting = asyncio.create_task(connect_in_background())
         yield
@@ -83,57 +148,84 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> FastAPI:
         if state["bus"] is not None and bus is None:
             await state["bus"].close(settings.drain_timeout_s)
 
-    app = FastAPI(title="Switchboard gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    async def accept(request: Request, endpoint: str, to_event: Callable[[FormParams], Event], msg_id: Callable[[Event], str]) -> Response:
+    async def accept(request: Request, hook: Webhook) -> Response:
         started = time.perf_counter()
+        outcome = hook.metrics.outcome
         try:
-            body = await read_body(request, settings.max_body_bytes)
+            async with asyncio.timeout(settings.body_timeout_s):
+                body = await read_body(request, settings.max_body_bytes)
         except TooLarge:
-            WEBHOOKS.labels(endpoint, "too_large").inc()
-            return PlainTextResponse(f"request body over {settings.max_body_bytes} bytes\n", status_code=413)
-        params = parse_form(body)
-        url = public_url(request, settings.public_base_url, settings.trust_proxy)
-        if not signature_valid(validator, request, url, params):
-            WEBHOOKS.labels(endpoint, "forbidden").inc()
-            log.warning("webhook_signature_invalid", endpoint=endpoint, url=url)
-            return PlainTextResponse("invalid or missing X-Twilio-Signature\n", status_code=403)
+            outcome["too_large"].inc()
+            return _text(413, f"request body over {settings.max_body_bytes} bytes")
+        except TimeoutError:
+            outcome["timeout"].inc()
+            log.info("webhook_body_timeout", endpoint=hook.endpoint, timeout_s=settings.body_timeout_s)
+            return _text(408, f"request body not received within {settings.body_timeout_s:g}s", Connection="close")
+        except ClientDisconnect:
+            outcome["disconnected"].inc()
+            log.info("webhook_client_disconnected", endpoint=hook.endpoint)
+            return Response(status_code=400)  # nobody is listening; uvicorn drops it
         try:
-            event = to_event(params)
+            params = parse_form(body)
+        except MalformedForm as exc:
+            outcome["bad_request"].inc()
+            return _text(400, str(exc))
+        url = signed_url(request)
+        headers = request.headers
+        if not check.valid(url, params, headers.get(SIGNATURE_HEADER), headers.get(SIGNATURE_SETTINGS_HEADER)):
+            outcome["forbidden"].inc()
+            log.warning("webhook_signature_invalid", endpoint=hook.endpoint, url=url)
+            return _text(403, "invalid or missing X-Twilio-Signature")
+        repeated = params.repeated()
+        if repeated:
+            outcome["bad_request"].inc()
+            return _text(400, f"repeated field(s): {', '.join(repeated)[:200]}")
+        if settings.twilio_account_sid and params.first("AccountSid") != settings.twilio_account_sid:
+            outcome["forbidden"].inc()
+            log.warning("webhook_other_account", endpoint=hook.endpoint)
+            return _text(403, "AccountSid is not this gateway's Twilio account")
+        try:
+            event = hook.to_event(params, channels)
         except BadWebhook as exc:
-            WEBHOOKS.labels(endpoint, "bad_request").inc()
-            return PlainTextResponse(f"{exc}\n", status_code=400)
-        current = state["bus"]
+            outcome["bad_request"].inc()
+            return _text(400, str(exc))
+        current: Bus | None = state["bus"]
+        msg_id = hook.msg_id(event)
         try:
-            if current is None:
-                raise PublishFailed("not connected to NATS yet")
-            ack = await current.publish(event, msg_id=msg_id(event))
-        except PublishFailed as exc:
-            WEBHOOKS.labels(endpoint, "unavailable").inc()
-            log.warning("webhook_not_stored", endpoint=endpoint, error=str(exc))
-            return PlainTextResponse("event store unavailable, retry later\n", status_code=503, headers={"Retry-After": "1"})
-        WEBHOOKS.labels(endpoint, "duplicate" if ack.duplicate else "stored").inc()
-        ACK_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-        log.debug("webhook_stored", endpoint=endpoint, type=event.type, conversation=event.conversation, seq=ack.seq, duplicate=bool(ack.duplicate))
+            if current is None or not current.connected:
+                raise PublishFailed("not connected to NATS")
+            seen = await seen_messages(current) if hook.remember else None
+            if seen is not None and await seen.seen(msg_id):
+                outcome["replayed"].inc()
+                log.info("webhook_replayed", endpoint=hook.endpoint, conversation=event.conversation)
+                hook.metrics.ack_seconds.observe(time.perf_counter() - started)
+                return Response(EMPTY_TWIML, media_type="text/xml")
+            ack = await current.publish(event, msg_id=msg_id)
+        except (PublishFailed, SeenUnavailable) as exc:
+            outcome["unavailable"].inc()
+            log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc))
+            return _text(503, "event store unavailable, retry later", **{"Retry-After": "1"})
+        if seen is not None:
+            try:
+                await seen.remember(msg_id, ack.seq)
+            except Exception as exc:  # the event is stored; only late-replay detection is lost
+                log.warning("webhook_not_remembered", endpoint=hook.endpoint, error=str(exc) or type(exc).__name__)
+        outcome["duplicate" if ack.duplicate else "stored"].inc()
+        hook.metrics.ack_seconds.observe(time.perf_counter() - started)
+        log.debug("webhook_stored", endpoint=hook.endpoint, type=event.type, conversation=event.conversation, seq=ack.seq, duplicate=bool(ack.duplicate))
         return Response(EMPTY_TWIML, media_type="text/xml")
 
-    @app.post("/twilio/messages")
     async def inbound_message(request: Request) -> Response:
-        return await accept(request, "messages", message_received, lambda e: e.data.message_sid)
+        return await accept(request, MESSAGES)
 
-    @app.post("/twilio/status")
     async def status_callback(request: Request) -> Response:
-        return await accept(
-            request, "status", delivery_status_changed, lambda e: f"status:{e.data.twilio_sid}:{e.data.status}"
-        )
+        return await accept(request, STATUS)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        current = state["bus"]
+    async def readyz(_: Request) -> Response:
+        current: Bus | None = state["bus"]
         failing = []
         if current is None or not current.connected:
             failing.append("nats")
@@ -145,8 +237,14 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> FastAPI:
         body = {"status": "not_ready" if failing else "ready", "failing": failing}
         return JSONResponse(body, status_code=503 if failing else 200)
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(_: Request) -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    routes = [
+        Route("/twilio/messages", inbound_message, methods=["POST"]),
+        Route("/twilio/status", status_callback, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

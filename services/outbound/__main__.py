@@ -20,6 +20,7 @@ async def main(settings: OutboundSettings) -> None:
     from services.outbound.pacing import SenderPacer
     from services.outbound.twilio_api import TwilioMessages
     from shared.consumer import PartitionedConsumer
+    from shared.eventlog_jetstream import JetStreamEventLog
     from shared.runtime import run_worker
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
@@ -27,10 +28,11 @@ async def main(settings: OutboundSettings) -> None:
             settings.twilio_account_sid or "", settings.twilio_auth_token or "",
             settings.twilio_api_base_url, settings.request_timeout_s,
         )
+        events = JetStreamEventLog(bus)
         deps = Outbound(
-            bus=bus,
+            events=events,
             twilio=twilio,
-            ledger=await SentLedger.open(bus.js, settings.stream_replicas),
+            ledger=await SentLedger.open(events, settings.stream_replicas),
             pacer=SenderPacer(settings.effective_rate),
             status_callback=settings.status_callback,
             retry=RetryPolicy(settings.send_attempts, settings.retry_base_s),

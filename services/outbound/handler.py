@@ -1,21 +1,41 @@
-"""Delivering one ReplyComposed: split, pace, send with bounded retries, record, publish."""
+"""Delivering one ReplyComposed: check, split, pace, send with bounded retries, record, publish.
+
+Per part, the ledger holds what is known (services/outbound/ledger.py):
+
+1. `sending:<epoch>` is written before the request goes to Twilio (the intent);
+2. `sent:<sid>` as soon as Twilio accepts it; if NATS is away at that moment the put is
+   retried in place until NATS is back, and the SID is kept in memory meanwhile, so a
+   NATS outage no longer sends the part again;
+3. `published:<sid>` once MessageSent is stored.
+
+A part found at `sending` was handed to Twilio by an attempt that died before the answer
+was recorded (the process was killed in that window, or Twilio's answer was lost). The
+emulator, like Twilio, cannot be asked "did you accept this?" by a key of ours, so the
+part is sent again: at least once, counted in
+`switchboard_outbound_sends_total{outcome="resent_unknown"}` (docs/operations.md).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Histogram
 
 from services.outbound.ledger import SentLedger
 from services.outbound.pacing import SenderPacer
 from services.outbound.splitter import split_message
-from services.outbound.twilio_api import SendError, TwilioMessages
-from shared.bus import Bus
+from services.outbound.twilio_api import MessageSender, SendError
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
+from shared.errors import DependencyUnavailable, PermanentFailure
+from shared.eventlog import EventLog
 from shared.events import MessageSent, MessageSentData, ReplyComposed, SendFailed, SendFailedData
+from shared.ids import conversation_id
 from shared.logging import get_logger
 from shared.retry import Backoff, retry
+from shared.text import clean_text
 
 log = get_logger(__name__)
 
@@ -26,6 +46,10 @@ SEND_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PACED_SECONDS = Counter("switchboard_outbound_paced_seconds_total", "Time spent waiting for a sender's rate")
+LEDGER_RETRIES = Counter(
+    "switchboard_outbound_ledger_retries_total",
+    "Failed attempts to record a part Twilio had accepted (NATS away), each retried until it is stored",
+)
 
 
 @dataclass(frozen=True)
@@ -42,17 +66,21 @@ class RetryPolicy(Backoff):
 class Outbound:
     """Everything the handler needs; built once in __main__."""
 
-    bus: Bus
-    twilio: TwilioMessages
+    events: EventLog
+    twilio: MessageSender
     ledger: SentLedger
     pacer: SenderPacer
     status_callback: str | None
     retry: RetryPolicy
     max_deliver: int
+    clock: Clock = SYSTEM_CLOCK  # the waits between retries
+    ledger_retry_cap_s: float = 2.0
+    # Parts Twilio accepted that are not in the ledger yet: (reply id, part) -> "sent:<sid>".
+    accepted: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SendError) and not exc.permanent
+    return isinstance(exc, SendError) and not exc.permanent and not exc.credentials
 
 
 def _note_retry(exc: BaseException, attempt: int) -> None:
@@ -70,19 +98,43 @@ async def send_with_retries(deps: Outbound, from_: str, to: str, body: str) -> s
         finally:
             SEND_SECONDS.observe(time.perf_counter() - started)
 
-    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry)
+    return await retry(send_once, deps.retry, _retryable, on_retry=_note_retry, sleep=deps.clock.sleep)
+
+
+def check_destination(event: ReplyComposed) -> None:
+    """A reply goes only to the user of its own conversation (a forged or buggy ReplyComposed
+    could name any number); refused at once, and logged without the numbers."""
+    data = event.data
+    if conversation_id(data.from_, data.to) != event.conversation:
+        log.warning("reply_refused", reason="numbers_do_not_match_conversation", reply_id=data.reply_id[:64])
+        raise PermanentFailure("ReplyComposed from/to do not match its conversation id: not sent")
 
 
 async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound) -> None:
     """Send every part not yet sent, in order. Safe to run again on redelivery."""
+    check_destination(event)
     data = event.data
-    parts = split_message(data.text)
+    parts = split_message(clean_text(data.text))
     for number, body in enumerate(parts, start=1):
-        outcome = await deps.ledger.get(data.reply_id, number)
-        if outcome is None:
+        key = (data.reply_id, number)
+        outcome = deps.accepted.get(key) or await deps.ledger.get(data.reply_id, number)
+        if outcome is None or outcome.startswith(("sending", "unsent")):
+            if outcome is not None and outcome.startswith("sending"):
+                SENDS.labels("resent_unknown").inc()
+                log.warning("send_outcome_unknown", part=number, parts=len(parts), reply_id=data.reply_id[:64])
+            await deps.ledger.record(data.reply_id, number, f"sending:{time.time():.3f}")
             try:
                 sid = await send_with_retries(deps, data.from_, data.to, body)
             except SendError as exc:
+                if not exc.accepted_maybe:  # Twilio surely did not take it: not a "maybe sent"
+                    await deps.ledger.record(data.reply_id, number, f"unsent:{exc.code or exc.status}")
+                if exc.credentials:
+                    SENDS.labels("credentials_rejected").inc()
+                    log.error("twilio_credentials_rejected", status=exc.status, code=exc.code)
+                    raise DependencyUnavailable(
+                        f"Twilio rejected our credentials (HTTP {exc.status}, code {exc.code}): "
+                        "the reply waits until TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are fixed"
+                    ) from exc
                 if exc.permanent:
                     await deps.ledger.record(data.reply_id, number, f"failed:{exc.code}")
                     await _failed(deps, event, number, len(parts), exc)
@@ -92,7 +144,9 @@ async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound
                 SENDS.labels("retry_later").inc()
                 raise
             outcome = f"sent:{sid}"
-            await deps.ledger.record(data.reply_id, number, outcome)
+            deps.accepted[key] = outcome
+            await _record_until_stored(deps, data.reply_id, number, outcome)
+            deps.accepted.pop(key, None)
             SENDS.labels("sent").inc()
         state, _, value = outcome.partition(":")
         if state == "sent":
@@ -102,13 +156,30 @@ async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound
             return
 
 
+async def _record_until_stored(deps: Outbound, reply_id: str, part: int, outcome: str) -> None:
+    """Record a part Twilio accepted, however long NATS is away: giving up here would send
+    it again on the next delivery."""
+    delay = 0.05
+    while True:
+        try:
+            await deps.ledger.record(reply_id, part, outcome)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            LEDGER_RETRIES.inc()
+            log.warning("sent_part_not_recorded_yet", part=part, error=repr(exc)[:200], retry_in_s=delay)
+            await deps.clock.sleep(delay)
+            delay = min(delay * 2, deps.ledger_retry_cap_s)
+
+
 async def _sent(deps: Outbound, event: ReplyComposed, part: int, parts: int, sid: str, body: str) -> None:
     data = event.data
     sent = event.caused(
         MessageSent,
         MessageSentData(reply_id=data.reply_id, part=part, parts=parts, twilio_sid=sid, from_=data.from_, to=data.to, body=body),
     )
-    await deps.bus.publish(sent, msg_id=f"sent:{data.reply_id}:{part}")
+    await deps.events.publish(sent, msg_id=f"sent:{data.reply_id}:{part}")
 
 
 async def _failed(deps: Outbound, event: ReplyComposed, part: int, parts: int, exc: SendError) -> None:
@@ -120,5 +191,5 @@ async def _failed(deps: Outbound, event: ReplyComposed, part: int, parts: int, e
             error_message=str(exc)[:500], permanent=exc.permanent,
         ),
     )
-    await deps.bus.publish(failed, msg_id=f"send_failed:{event.data.reply_id}:{part}")
+    await deps.events.publish(failed, msg_id=f"send_failed:{event.data.reply_id}:{part}")
     log.warning("send_failed", part=part, parts=parts, code=exc.code, permanent=exc.permanent)

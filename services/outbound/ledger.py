@@ -1,6 +1,6 @@
 """What outbound has sent, recorded before the reply is acknowledged.
 
-A JetStream key-value bucket holds one entry per part (`<reply key>.<part>` → Twilio
+A key-value bucket (`shared.eventlog.KeyValueStore`; JetStream in production) holds one entry per part (`<reply key>.<part>` → Twilio
 SID, or `failed:<code>`). A redelivered ReplyComposed skips the parts found here. The
 one window left is a crash after Twilio accepted a part and before it is recorded:
 that part would go out twice (docs/operations.md).
@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
-from nats.js.kv import KeyValue
+from shared.eventlog import EventLog, KeyValueStore
 
 BUCKET = "OUTBOUND_SENT"
 RETENTION_S = 14 * 86400
@@ -27,28 +24,22 @@ def reply_key(reply_id: str) -> str:
 
 
 class SentLedger:
-    def __init__(self, kv: KeyValue):
+    """The outcome of each part of each reply: `sent:<sid>`, `published:<sid>` or `failed:<code>`."""
+
+    def __init__(self, kv: KeyValueStore):
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, replicas: int = 1) -> SentLedger:
-        try:
-            kv = await js.key_value(BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                KeyValueConfig(
-                    bucket=BUCKET, description="outbound: parts already handed to Twilio",
-                    history=1, ttl=RETENTION_S, storage=StorageType.FILE, replicas=replicas,
-                )
-            )
+    async def open(cls, events: EventLog, replicas: int = 1) -> SentLedger:
+        kv = await events.open_kv(
+            BUCKET, history=1, ttl_s=RETENTION_S, replicas=replicas,
+            description="outbound: parts already handed to Twilio",
+        )
         return cls(kv)
 
     async def get(self, reply_id: str, part: int) -> str | None:
-        try:
-            entry = await self.kv.get(f"{reply_key(reply_id)}.{part}")
-        except KeyNotFoundError:
-            return None
-        return entry.value.decode() if entry.value else None
+        entry = await self.kv.get(f"{reply_key(reply_id)}.{part}")
+        return entry.value.decode() if entry is not None and entry.value else None
 
     async def record(self, reply_id: str, part: int, outcome: str) -> None:
         await self.kv.put(f"{reply_key(reply_id)}.{part}", outcome.encode())

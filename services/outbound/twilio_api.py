@@ -8,6 +8,7 @@ Errors are sorted into transient (worth retrying) and permanent (never retried).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -28,12 +29,32 @@ PERMANENT_CODES = frozenset({
 })
 
 
+# Twilio refusing *us*, not the message: wrong or rotated credentials, a suspended account.
+CREDENTIAL_CODES = frozenset({20003, 20005})
+
+
 class SendError(Exception):
-    def __init__(self, message: str, code: int | None, status: int | None, permanent: bool):
+    """A send that did not go through. `permanent`: this message will never work.
+    `credentials`: Twilio refused our account (HTTP 401, 20003): no message will work until
+    an operator fixes it, so the reply must wait rather than fail. `accepted_maybe`: the
+    request may have reached Twilio and been accepted (a 5xx or a lost connection)."""
+
+    def __init__(self, message: str, code: int | None, status: int | None, permanent: bool,
+                 credentials: bool = False, accepted_maybe: bool = False):
         super().__init__(message)
         self.code = code
         self.status = status
         self.permanent = permanent
+        self.credentials = credentials
+        self.accepted_maybe = accepted_maybe
+
+
+class MessageSender(Protocol):
+    """What outbound needs from Twilio: send one WhatsApp message (`TwilioMessages` in production)."""
+
+    async def send(self, from_: str, to: str, body: str, status_callback: str | None) -> str:
+        """Send; returns the Twilio message SID or raises `SendError`."""
+        ...
 
 
 class _RebasedHttpClient(AsyncTwilioHttpClient):
@@ -46,6 +67,11 @@ class _RebasedHttpClient(AsyncTwilioHttpClient):
     async def request(self, method, url, *args, **kwargs) -> Response:  # type: ignore[override]
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API):]
+        # The library's async client ignores its own `timeout` (only a per-request one reaches
+        # aiohttp, whose default is 5 minutes): without this a hung Twilio request held a
+        # reply until the handler's deadline. Seen in the chaos suite.
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout  # aiohttp makes it ClientTimeout(total=...)
         return await super().request(method, url, *args, **kwargs)
 
 
@@ -69,11 +95,12 @@ class TwilioMessages:
                 from_=_whatsapp(from_), to=_whatsapp(to), body=body, status_callback=status_callback or None,
             )
         except TwilioRestException as exc:
+            credentials = exc.status == 401 or exc.code in CREDENTIAL_CODES
             transient = exc.status == 429 or exc.status >= 500 or exc.code == 20429
-            permanent = not transient and (exc.code in PERMANENT_CODES or exc.status in (400, 404))
-            raise SendError(exc.msg, exc.code, exc.status, permanent) from exc
+            permanent = not (transient or credentials) and (exc.code in PERMANENT_CODES or exc.status in (400, 404))
+            raise SendError(exc.msg, exc.code, exc.status, permanent, credentials, accepted_maybe=exc.status >= 500) from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False) from exc
+            raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False, accepted_maybe=True) from exc
         return message.sid
 
     async def close(self) -> None:

@@ -38,6 +38,7 @@ async def main(settings: TranscriberSettings) -> None:
     from services.transcriber.handler import Transcriber, transcribe_message
     from services.transcriber.transcription import VoicePipeline
     from shared.consumer import PartitionedConsumer
+    from shared.eventlog_jetstream import JetStreamEventLog
     from shared.runtime import run_worker
 
     engine = build_engine(settings)
@@ -50,7 +51,7 @@ async def main(settings: TranscriberSettings) -> None:
         )
         try:
             await engine.start()  # the model loads once, off the event loop
-            deps = Transcriber(bus, VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
+            deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
                 settings.ack_policy(),

@@ -55,7 +55,10 @@ def audio_filename(content_type: str) -> str:
 
 
 def _name_in_url(url: str) -> str | None:
-    last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    try:
+        last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    except ValueError:  # a malformed URL: the attachment is described without a name
+        return None
     return last if _SAFE_NAME.match(last) else None
 
 

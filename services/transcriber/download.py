@@ -74,7 +74,7 @@ class MediaDownloader:
         async def fetch_once() -> Downloaded:
             try:
                 async with asyncio.timeout(self.limits.total_timeout_s):
-                    return await self._fetch_once(httpx.URL(url))
+                    return await self._fetch_once(parse_url(url))
             except TimeoutError:
                 raise DownloadFailed(
                     f"media download took longer than {self.limits.total_timeout_s:g}s", transient=True
@@ -105,7 +105,7 @@ class MediaDownloader:
                         location = response.headers.get("location")
                         if not location:
                             raise DownloadFailed(f"media host answered {response.status_code} without a Location")
-                        url = url.join(location)
+                        url = parse_url(location, base=url)
                         continue
                     self._check_status(response)
                     return Downloaded(await self._read_capped(response), _content_type(response))
@@ -136,6 +136,14 @@ class MediaDownloader:
                 raise TooLarge(f"the media is over the {megabytes(cap)} limit")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def parse_url(text: str, base: httpx.URL | None = None) -> httpx.URL:
+    """The URL, or MediaRefused (permanent: the same text fails the same way every time)."""
+    try:
+        return base.join(text) if base is not None else httpx.URL(text)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError covers IDNA's UnicodeError
+        raise MediaRefused(f"malformed media URL ({exc})"[:300]) from exc
 
 
 def _content_type(response: httpx.Response) -> str:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from services.transcriber.transcription import VoicePipeline, text_of
-from shared.bus import Bus
 from shared.consumer import Delivery
+from shared.eventlog import EventLog
 from shared.events import Event, MessageReceived, MessageTranscribed
 from shared.logging import get_logger
 
@@ -23,7 +23,7 @@ MESSAGES = Counter(
 class Transcriber:
     """Everything the handler needs; built once in __main__."""
 
-    bus: Bus
+    events: EventLog
     voice: VoicePipeline
     max_deliver: int
 
@@ -39,7 +39,7 @@ async def transcribe_message(event: Event, delivery: Delivery, deps: Transcriber
         return
     last_attempt = delivery.deliveries >= deps.max_deliver
     data = await text_of(event.data, deps.voice, last_attempt)
-    await deps.bus.publish(event.caused(MessageTranscribed, data), msg_id=text_msg_id(data.message_sid))
+    await deps.events.publish(event.caused(MessageTranscribed, data), msg_id=text_msg_id(data.message_sid))
     MESSAGES.labels(data.source, data.failure_code or "ok").inc()
     log.info(
         "message_transcribed", message_sid=data.message_sid, source=data.source, engine=data.engine,

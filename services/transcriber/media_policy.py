@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, cast
 
 import httpx
 
@@ -28,14 +28,51 @@ TWILIO_MEDIA_HOSTS = ("api.twilio.com", "*.twiliocdn.com")
 async def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to (the system resolver, off the event loop)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    # typeshed's sockaddr covers every family; for the IP families getaddrinfo answers, [0] is the address.
+    return sorted({cast(str, info[4][0]) for info in infos})
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the IPv4 address is the last 32 bits
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # local-use translation prefix (RFC 8215)
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, NAT64, IPv4-compatible), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64 or ip in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
 
 
 def is_public_address(address: str) -> bool:
+    """True for a global unicast address; an IPv6 address that embeds an IPv4 one (or is
+    a Teredo or local NAT64 address) counts as what it embeds, or as not public."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None or ip in LOCAL_NAT64:
+            return False
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            return is_public_address(str(inner))
     return ip.is_global and not ip.is_multicast
+
+
+def literal_address(host: str) -> str | None:
+    """The address a URL host names literally, in any form a resolver accepts: dotted,
+    a single integer (2130706433), hex or octal parts (0x7f.1, 0177.0.0.1), IPv6; or None
+    for a host name."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]").split("%")[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except (OSError, UnicodeError, ValueError):
+        return None
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -80,6 +117,11 @@ class MediaPolicy:
         if self.is_sandbox(url):
             return
         scheme, host, port = origin_of(url)
+        if not 0 < port < 65536:
+            raise MediaRefused(f"media URL port {port} refused: it does not exist")
+        address = literal_address(host)
+        if address is not None and not is_public_address(address):
+            raise MediaRefused(f"media URL names a non-public address ({address})")
         if scheme != "https":
             raise MediaRefused(f"media URL scheme {scheme!r} refused: only https is fetched")
         if url.userinfo:

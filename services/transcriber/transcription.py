@@ -19,6 +19,7 @@ from services.transcriber.engines import SpeechEngine, Transcript
 from services.transcriber.failures import MediaFailure, NoSpeech, TooLarge, UnsupportedType, polite_reply
 from services.transcriber.ogg import ogg_duration_s
 from shared.events import Media, MessageReceivedData, MessageTranscribedData
+from shared.text import clean_text
 
 TRANSCRIBE_SECONDS = Histogram(
     "switchboard_transcriber_transcribe_seconds", "Time an engine took per voice note", ["engine"],
@@ -65,7 +66,7 @@ def _audio_type(declared: str, served: str) -> str:
 
 async def text_of(message: MessageReceivedData, voice: VoicePipeline, last_attempt: bool) -> MessageTranscribedData:
     """The text event's data. Raises a transient MediaFailure unless this is the last attempt."""
-    body = message.body.strip()
+    body = clean_text(message.body).strip()  # NUL and control characters never go further
     texts = [body] if body else []
     transcripts: list[Transcript] = []
     failures: list[MediaFailure] = []
@@ -88,7 +89,7 @@ async def text_of(message: MessageReceivedData, voice: VoicePipeline, last_attem
             failures.append(failure)
             continue
         transcripts.append(transcript)
-        texts.append(transcript.text)
+        texts.append(clean_text(transcript.text))
     if audio:
         source = "mixed" if body or attachments else "voice"
     else:
@@ -97,12 +98,12 @@ async def text_of(message: MessageReceivedData, voice: VoicePipeline, last_attem
     first_failure = failures[0] if failures else None
     return MessageTranscribedData(
         message_sid=message.message_sid,
-        text="\n".join(texts),
+        text=clean_text("\n".join(texts)),  # attachment names come from the URL: cleaned too
         source=source,
         engine=voice.engine.name if audio else None,
         language=next((t.language for t in transcripts if t.language), None),
         duration_s=round(sum(durations), 3) if durations else None,
-        failure="; ".join(f"{f.code}: {f.reason}" for f in failures) or None,
+        failure=clean_text("; ".join(f"{f.code}: {f.reason}" for f in failures)) or None,
         from_=message.from_,
         to=message.to,
         failure_code=first_failure.code if first_failure else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 import uvicorn
@@ -90,7 +90,7 @@ class TwilioEmulator:
         self.state.released.set()
 
     async def send_inbound(
-        self, user: str, business: str, body: str = "", media: list[tuple[bytes, str]] = (),
+        self, user: str, business: str, body: str = "", media: Sequence[tuple[bytes, str]] = (),
     ) -> tuple[int, str]:
         """A user writes to the business number: the signed webhook goes to the gateway."""
         if not self.webhook_url or self.emulator is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Sequence
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -56,7 +56,7 @@ class WebhookSender:
 
     async def inbound(
         self, webhook_url: str, media_base_url: str, user: str, business: str, body: str = "",
-        media: list[tuple[bytes, str]] = (), profile_name: str = "Sandbox User",
+        media: Sequence[tuple[bytes, str]] = (), profile_name: str = "Sandbox User",
     ) -> tuple[int, str]:
         """A user's WhatsApp message arriving: host its media, post the signed webhook."""
         sid = new_sid("MM" if media else "SM")
@@ -74,7 +74,7 @@ class WebhookSender:
         return response.status_code, sid
 
 
-def _message_type(media: list[tuple[bytes, str]]) -> str:
+def _message_type(media: Sequence[tuple[bytes, str]]) -> str:
     if not media:
         return "text"
     kind = media[0][1].split("/")[0]

@@ -199,7 +199,7 @@ def machine() -> Machine:
         out = subprocess.run([wrk, "--version"], capture_output=True, text=True)
         wrk_version = (out.stdout or out.stderr).splitlines()[0].split(" Copyright")[0]
     libraries = ", ".join(
-        f"{name} {version(name)}" for name in ("uvicorn", "uvloop", "httptools", "fastapi", "nats-py", "pydantic", "twilio")
+        f"{name} {version(name)}" for name in ("uvicorn", "uvloop", "httptools", "starlette", "fastapi", "nats-py", "pydantic", "twilio")
     )
     return Machine(
         cpu=model.group(1).strip() if model else platform.processor() or "unknown",

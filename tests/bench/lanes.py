@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,27 +25,10 @@ from shared.consumer import AckPolicy, PartitionedConsumer
 from shared.logging import configure_logging
 from shared.pinned import PULLS
 from shared.stream import StreamSpec, ensure_stream
-from switchboard.infra import LocalPostgres, NatsServer, free_port, port_open
-from tests.agent_fleet import AgentFleet, converse
+from switchboard.infra import LocalPostgres, NatsServer
+from tests.agent_fleet import AgentFleet, converse, llm_process
 from tests.bench.agent_pipeline import pipeline_latency
 from tests.bench.gateway_stack import cpu_seconds, machine
-
-
-@contextlib.contextmanager
-def llm_process(latency: float):
-    """The fake OpenAI server in its own process, so its threads do not share the driver's GIL."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_chat", "--port", str(port),
-                             "--latency", str(latency), "--key", "sk-bench"])
-    try:
-        while not port_open("127.0.0.1", port):
-            if proc.poll() is not None:
-                raise RuntimeError("the fake LLM did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/v1", proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def replicas_bench(work: Path, users: int, messages: int, latencies: list[float], counts: list[int],

@@ -153,9 +153,9 @@ def wait_for_audit(database_url: str, message_sid: str, timeout: float = 60) -> 
     return rows
 
 
-def post_signed_webhook(facts: dict, token: str, body: str) -> tuple[int, str]:
+def post_signed_webhook(facts: dict, token: str, body: str, account_sid: str) -> tuple[int, str]:
     url = f"{facts['public_base_url']}/twilio/messages"
-    form = inbound_form(body, sid=new_sid("SM"))
+    form = inbound_form(body, sid=new_sid("SM"), AccountSid=account_sid)  # the gateway refuses other accounts
     data, headers = signed(token, url, form)
     return http_status(url, data, headers), form["MessageSid"]
 
@@ -182,9 +182,11 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
         assert "sandbox mode" in first.output()
         assert facts["webhook_url"] in first.output()
 
-        status, message_sid = post_signed_webhook(facts, sandbox["auth_token"], "hello from the e2e test")
+        status, message_sid = post_signed_webhook(
+            facts, sandbox["auth_token"], "hello from the e2e test", sandbox["account_sid"]
+        )
         assert status == 200, first.output()[-4000:]
-        forged, _ = post_signed_webhook(facts, "not-the-token", "forged")
+        forged, _ = post_signed_webhook(facts, "not-the-token", "forged", sandbox["account_sid"])
         assert forged == 403
         assert wait_for_audit(facts["database_url"], message_sid) == 1, first.output()[-4000:]
 

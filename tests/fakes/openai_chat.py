@@ -189,6 +189,9 @@ def _handler_for(fake: FakeOpenAIChat) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
                 self._send(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+            elif self.path.rstrip("/") == "/_fake/stats":  # for a fake running in its own process
+                self._send(200, {"calls": fake.calls, "peak_in_flight": fake.peak_in_flight,
+                                 "in_flight": fake.in_flight})
             else:
                 self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 

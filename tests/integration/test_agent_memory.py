@@ -48,7 +48,7 @@ async def running_agent(bus: Bus, settings: AgentSettings, policy: AckPolicy = F
     """One agent replica consuming `wa.text`; stopped (message in hand finished) on exit."""
     async with open_agent(settings, bus, **deps) as agent:
         stop = asyncio.Event()
-        worker = consumer(agent, settings)
+        worker = consumer(bus, agent, settings)
         worker.policy = policy
         task = asyncio.create_task(worker.run(stop))
         try:

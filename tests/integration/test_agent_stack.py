@@ -23,6 +23,7 @@ from services.transcriber.handler import Transcriber, transcribe_message
 from services.transcriber.media_policy import TWILIO_MEDIA_HOSTS, MediaPolicy
 from services.transcriber.transcription import VoicePipeline
 from shared.consumer import PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from switchboard.sandbox.server import TwilioEmulator
 from tests.fakes.calendar_rig import calendar_rig
 from tests.fakes.openai_transcription import FakeOpenAITranscription
@@ -66,11 +67,11 @@ async def test_the_offline_model_answers_through_the_whole_stack(database_url, b
             )
             voice = VoicePipeline(downloader, OpenAITranscriber(speech.api_key, base_url=speech.base_url, max_retries=0))
             sender = TwilioMessages(SID, TOKEN, twilio.url, timeout_s=5)
-            outbound = Outbound(bus=bus, twilio=sender, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
+            outbound = Outbound(events=JetStreamEventLog(bus), twilio=sender, ledger=await SentLedger.open(JetStreamEventLog(bus)), pacer=SenderPacer(0),
                                 status_callback=None, retry=RetryPolicy(3, base_s=0.02), max_deliver=FAST.max_deliver)
             stages = [
                 PartitionedConsumer(bus, "transcriber", "received", functools.partial(
-                    transcribe_message, deps=Transcriber(bus, voice, FAST.max_deliver)), FAST),
+                    transcribe_message, deps=Transcriber(JetStreamEventLog(bus), voice, FAST.max_deliver)), FAST),
                 PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=outbound), FAST),
             ]
             tasks = [asyncio.create_task(stage.run(stop)) for stage in stages]

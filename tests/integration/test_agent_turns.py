@@ -145,7 +145,7 @@ async def test_a_redelivery_after_a_crash_between_publish_and_ack_makes_no_secon
         settings = agent_settings(database_url, bus, OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url)
         async with Recorder(bus) as seen:
             async with running_agent(bus, settings, crash_policy) as agent:
-                real_publish = agent.bus.publish
+                real_publish = agent.events.publish
                 crashed = asyncio.Event()
 
                 async def publish_then_die(event, msg_id):
@@ -155,10 +155,10 @@ async def test_a_redelivery_after_a_crash_between_publish_and_ack_makes_no_secon
                         raise asyncio.CancelledError  # the process dies here: no ack, no nak
                     return ack
 
-                agent.bus.publish = publish_then_die
+                agent.events.publish = publish_then_die
                 await send_text(bus, OWNER_A, "What is the capital of France?")
                 await crashed.wait()
-                del agent.bus.publish  # the bus is shared with the next "process"
+                del agent.events.publish  # tidy: the next "process" builds its own
             assert llm.calls == 1
             republished = metric("switchboard_agent_replies_republished_total")
             async with running_agent(bus, settings, crash_policy):  # a new process gets the redelivery
@@ -173,7 +173,7 @@ async def test_a_crash_between_composing_and_publishing_publishes_the_stored_rep
     with FakeOpenAIChat() as llm:
         settings = agent_settings(database_url, bus, OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url)
         async with Recorder(bus) as seen, running_agent(bus, settings) as agent:
-            real_publish = agent.bus.publish
+            real_publish = agent.events.publish
             failures = iter([True])
 
             async def lose_the_first_publish(event, msg_id):
@@ -181,11 +181,11 @@ async def test_a_crash_between_composing_and_publishing_publishes_the_stored_rep
                     raise PublishFailed("NATS went away")
                 return await real_publish(event, msg_id)
 
-            agent.bus.publish = lose_the_first_publish
+            agent.events.publish = lose_the_first_publish
             await send_text(bus, OWNER_A, "tell me a joke")
             await wait_until(lambda: seen.of(ReplyComposed))
             await wait_until(lambda: consumers_idle(bus))
-            del agent.bus.publish
+            del agent.events.publish
         assert llm.calls == 1
         [reply] = seen.of(ReplyComposed)
         assert reply.data.text == "You said: tell me a joke"

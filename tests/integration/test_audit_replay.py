@@ -8,6 +8,7 @@ import asyncpg
 
 from services.audit.replay import replay
 from shared.bus import Bus
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.ids import conversation_id
 from tests.integration.test_audit import (
     ALICE,
@@ -61,7 +62,7 @@ async def test_replay_reproduces_the_read_models_row_for_row(bus, database_url):
     live = await snapshot(database_url)
     assert len(live["messages"]) == 5 and len(live["conversations"]) == 2
 
-    report = await replay(bus, database_url)
+    report = await replay(JetStreamEventLog(bus), database_url)
     assert await snapshot(database_url) == live
     assert (report.events_read, report.events_recorded, report.undecodable, report.last_seq) == (total, 0, 1, total)
     assert (report.events_projected, report.messages, report.conversations) == (total - 1, 5, 2)
@@ -86,7 +87,7 @@ async def test_replay_repairs_damaged_read_models_and_fills_missing_events(bus, 
     )
     assert await snapshot(database_url) != live
 
-    report = await replay(bus, database_url)
+    report = await replay(JetStreamEventLog(bus), database_url)
     assert report.events_recorded == 3
     restored = await snapshot(database_url)
     # recorded_at aside, the refilled events are the ones audit first wrote.
@@ -95,7 +96,7 @@ async def test_replay_repairs_damaged_read_models_and_fills_missing_events(bus, 
 
 async def test_replay_on_an_empty_database_builds_everything(bus, database_url):
     total = await populate(bus)
-    report = await replay(bus, database_url)
+    report = await replay(JetStreamEventLog(bus), database_url)
     assert (report.events_recorded, report.messages, report.conversations) == (total, 5, 2)
     assert await scalar(database_url, "SELECT status FROM audit.messages WHERE message_sid = 'SMa-out1'") == "read"
     # A live audit started afterwards finds every event recorded and projects none twice.
@@ -106,7 +107,7 @@ async def test_replay_on_an_empty_database_builds_everything(bus, database_url):
 
 
 async def test_replay_of_an_empty_stream(bus, database_url):
-    report = await replay(bus, database_url)
+    report = await replay(JetStreamEventLog(bus), database_url)
     assert (report.events_read, report.last_seq, report.messages, report.conversations) == (0, 0, 0, 0)
 
 
@@ -123,7 +124,7 @@ async def test_replay_while_audit_runs_and_events_keep_coming(bus, database_url)
     async with running_audit(bus, database_url):
         writer = asyncio.create_task(traffic(range(40)))
         await asyncio.sleep(0.3)
-        first = await replay(bus, database_url)
+        first = await replay(JetStreamEventLog(bus), database_url)
         await writer
         await caught_up(bus, database_url)
     assert 0 < first.last_seq < 40 * 5 * 3
@@ -131,5 +132,5 @@ async def test_replay_while_audit_runs_and_events_keep_coming(bus, database_url)
     assert len(live["events"]) == 40 * 5 * 3
     assert sum(c["event_count"] for c in live["conversations"]) == 40 * 5 * 3  # nothing projected twice or lost
 
-    await replay(bus, database_url)
+    await replay(JetStreamEventLog(bus), database_url)
     assert await snapshot(database_url) == live

@@ -28,7 +28,7 @@ async def fetch(database_url: str, sql: str) -> list[asyncpg.Record]:
 async def test_replicas_starting_together_migrate_once(database_url):
     await asyncio.gather(*(migrate(database_url) for _ in range(3)))
     await migrate_from_package(database_url)  # where `switchboard up` finds it
-    assert [tuple(r) for r in await fetch(database_url, "SELECT version_num FROM audit.alembic_version")] == [("0001",)]
+    assert [tuple(r) for r in await fetch(database_url, "SELECT version_num FROM audit.alembic_version")] == [("0002",)]
     tables = await fetch(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'audit' ORDER BY 1")
     assert [r[0] for r in tables] == ["alembic_version", "conversations", "events", "messages"]
 

@@ -13,7 +13,6 @@ import socket
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
 
 from shared.bus import connect

@@ -231,7 +231,7 @@ async def test_ownership_is_balanced_and_moves_when_a_replica_leaves(nats_server
     connections = [await connect(nats_server.url, f"r{i}", wait=False) for i in range(3)]
     stops = [asyncio.Event() for _ in range(3)]
     replicas = [PartitionedConsumer(Bus(c), "stage", "received", nothing, FAST) for c in connections]
-    tasks = [asyncio.create_task(r.run(s)) for r, s in zip(replicas, stops)]
+    tasks = [asyncio.create_task(r.run(s)) for r, s in zip(replicas, stops, strict=True)]
 
     def live_owned(rs):
         return [{p for p, o in r.owned.items() if not o.release.is_set()} for r in rs]
@@ -251,3 +251,34 @@ async def test_ownership_is_balanced_and_moves_when_a_replica_leaves(nats_server
     await asyncio.gather(*tasks[1:])
     for c in [*connections, nc]:
         await c.close()
+
+
+async def test_a_lost_member_bucket_is_made_again_and_the_stage_goes_on(bus):
+    """A nats-server that lost its store (or an operator) takes the member bucket away."""
+    handled: list[str] = []
+
+    async def handle(event: MessageReceived, delivery: Delivery) -> None:
+        handled.append(event.data.message_sid)
+
+    stop = asyncio.Event()
+    consumer = PartitionedConsumer(bus, "stage", "received", handle, FAST)
+    task = asyncio.create_task(consumer.run(stop))
+    await wait_until(lambda: 0 in consumer.owned)
+    bucket = f"{bus.stream}_MEMBERS_stage_received"
+    await bus.js.delete_key_value(bucket)
+
+    async def bucket_back() -> bool:
+        try:
+            kv = await bus.js.key_value(bucket)
+            return consumer.membership.me in await kv.keys()
+        except Exception:
+            return False
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await bucket_back():
+        assert asyncio.get_running_loop().time() < deadline, "the member bucket was not made again"
+        await asyncio.sleep(0.1)
+    await publish_all(bus, [received(user(50), "SM-after")])
+    await wait_until(lambda: handled == ["SM-after"])
+    stop.set()
+    await task

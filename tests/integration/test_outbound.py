@@ -14,9 +14,10 @@ from services.outbound.handler import Outbound, RetryPolicy, deliver_reply
 from services.outbound.ledger import SentLedger
 from services.outbound.pacing import SenderPacer
 from services.outbound.splitter import TWILIO_MAX_BODY, twilio_length
-from services.outbound.twilio_api import TwilioMessages
+from services.outbound.twilio_api import SendError, TwilioMessages
 from shared.bus import Bus
 from shared.consumer import AckPolicy, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import MessageSent, ReplyComposed, ReplyComposedData, SendFailed, decode
 from shared.ids import conversation_id, parse_stored_subject
 from switchboard.sandbox.server import TwilioEmulator
@@ -63,7 +64,7 @@ async def start_outbound(bus, emulator):
     async def start(rate_per_s: float = 0.0, attempts: int = 4) -> Outbound:
         twilio = TwilioMessages(SID, TOKEN, emulator.url, timeout_s=5)
         deps = Outbound(
-            bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(rate_per_s),
+            events=JetStreamEventLog(bus), twilio=twilio, ledger=await SentLedger.open(JetStreamEventLog(bus)), pacer=SenderPacer(rate_per_s),
             status_callback=None, retry=RetryPolicy(attempts, base_s=0.02), max_deliver=POLICY.max_deliver,
         )
         consumer = PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), POLICY)
@@ -177,3 +178,17 @@ async def test_pacing_holds_one_sender_to_its_rate_without_holding_back_others(b
     assert elapsed >= 4.9
     assert other_latency < 2.0
     assert [m["body"] for m in emulator.sent_to(slow_user)] == [f"paced {i}" for i in range(50)]
+
+
+async def test_a_twilio_request_that_hangs_is_cut_off_at_the_client_timeout(emulator):
+    """The twilio library's async client drops its own timeout; ours must still apply."""
+    emulator.inject("latency", count=1, latency_ms=3000)
+    twilio = TwilioMessages(SID, TOKEN, emulator.url, timeout_s=0.3)
+    try:
+        with pytest.raises(SendError) as failure:
+            await twilio.send("+14155238886", "+34600000009", "are you there?", None)
+    finally:
+        await twilio.close()
+    assert emulator.state.requests_seen == 1  # the slow answer was really under way
+    assert failure.value.accepted_maybe and not failure.value.permanent
+    assert "Timeout" in str(failure.value)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from shared.events import MessageSent, ReplyComposed, ReplyComposedData, decode
 from shared.ids import conversation_id
@@ -19,12 +20,12 @@ SID, TOKEN = "AC" + "4" * 32, "crash-test-token"
 USER, BUSINESS = "+34600999000", "+14155238886"
 
 
-def start_outbound(nats_url: str, emulator_url: str) -> subprocess.Popen:
+def start_outbound(nats_url: str, emulator_url: str, health_port: int | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "NATS_URL": nats_url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_API_BASE_URL": emulator_url, "OUTBOUND_RATE_PER_S": "0.5",  # a part every 2 s
-        "HEALTH_PORT": str(free_port()), "LOG_LEVEL": "warning", "ACK_WAIT_S": "5",
+        "HEALTH_PORT": str(health_port or free_port()), "LOG_LEVEL": "warning", "ACK_WAIT_S": "5",
     }
     return subprocess.Popen([sys.executable, "-m", "services.outbound"], env=env)
 
@@ -84,3 +85,55 @@ async def test_killed_after_part_one_resumes_without_resending_it(bus, nats_serv
             assert second.wait(scaled(20)) == 0
         bodies = [m["body"] for m in emulator.sent_to(USER)]
     assert bodies == paragraphs
+
+
+
+def metric_value(port: int, name: str, labels: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(f"{name}{{") and labels in line)
+
+
+async def test_killed_while_twilio_holds_the_request_the_part_is_resent_and_counted(bus, nats_server):
+    """The one window left (docs/operations.md): the process dies after handing a part to
+    Twilio and before recording Twilio's answer. The part is sent again (at least once, never
+    lost), and the resend is counted as `resent_unknown`, so the window is measured."""
+    event = ReplyComposed(
+        conversation=conversation_id(BUSINESS, USER),
+        data=ReplyComposedData(reply_id="reply-crash-2", in_reply_to=("SM2",), from_=BUSINESS, to=USER,
+                               text="sent in the window", model="test"),
+    )
+    async with TwilioEmulator(SID, TOKEN) as emulator:
+        emulator.inject("latency", count=1, latency_ms=1500)
+        first = start_outbound(nats_server.url, emulator.url)
+        try:
+            await bus.publish(event, msg_id="reply:crash-2")
+
+            async def twilio_has_it() -> bool:
+                return emulator.state.requests_seen >= 1
+
+            await wait_for(twilio_has_it, timeout=30)
+            first.send_signal(signal.SIGKILL)  # in the window: the request is in Twilio's hands
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        assert await sent_parts(bus) == []  # the fault fired: nothing was recorded as sent
+
+        port = free_port()
+        second = start_outbound(nats_server.url, emulator.url, port)
+        try:
+            async def recorded() -> bool:
+                return await sent_parts(bus) == [1]
+
+            await wait_for(recorded, timeout=60)  # the unacknowledged reply comes back after ack_wait
+            resent = metric_value(port, "switchboard_outbound_sends_total", 'outcome="resent_unknown"')
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0
+        bodies = [m["body"] for m in emulator.sent_to(USER)]
+    assert resent == 1  # measured: the part's outcome was unknown and it was sent again
+    # Whether the user got it twice depends on whether Twilio finished accepting the first
+    # request: the emulator drops a request whose client hung up during its latency (1 copy);
+    # real Twilio may have accepted it (2 copies). Either way nothing is lost.
+    assert bodies[-1] == "sent in the window" and len(bodies) in (1, 2)

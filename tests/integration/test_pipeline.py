@@ -26,6 +26,7 @@ from services.outbound.pacing import SenderPacer
 from services.outbound.twilio_api import TwilioMessages
 from shared.batch import BatchPolicy
 from shared.consumer import AckPolicy, PartitionedConsumer
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import ReplyComposed, ReplyComposedData
 from shared.ids import conversation_id
 from switchboard.sandbox.server import TwilioEmulator
@@ -77,7 +78,7 @@ async def start_outbound(bus, stack, status_callback: str | None):
     """An in-process outbound worker sending to the stack's emulator; stopped with the stack."""
     twilio = TwilioMessages(SID, TOKEN, stack["emulator"].url)
     deps = Outbound(
-        bus=bus, twilio=twilio, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
+        events=JetStreamEventLog(bus), twilio=twilio, ledger=await SentLedger.open(JetStreamEventLog(bus)), pacer=SenderPacer(0),
         status_callback=status_callback, retry=RetryPolicy(3, 0.02), max_deliver=3,
     )
     policy = AckPolicy(max_deliver=3, backoff_s=(0.05,), ack_wait_s=5, fetch_timeout_s=0.3)

@@ -6,9 +6,9 @@ import pytest
 from nats.js.errors import NoStreamResponseError
 
 from shared.consumer import AckPolicy, ensure_partition_consumers
-from shared.pinned import consumer_state
 from shared.events import MessageReceived, MessageReceivedData, utcnow
 from shared.ids import conversation_id, parse_stored_subject
+from shared.pinned import consumer_state
 from shared.stream import StreamSpec, ensure_stream, partitions_of
 
 
@@ -58,7 +58,8 @@ async def test_consumers_are_created_per_partition_idempotently(bus, stream_spec
 
 async def test_an_old_single_slot_consumer_is_updated_in_place_and_keeps_its_position(bus):
     """Consumers made by the first version (max_ack_pending=1) become pinned ones, position kept."""
-    from nats.js.api import AckPolicy as JsAck, ConsumerConfig
+    from nats.js.api import AckPolicy as JsAck
+    from nats.js.api import ConsumerConfig
 
     await bus.js.add_consumer(bus.stream, ConsumerConfig(
         durable_name="svc-text-p000", filter_subject="wa.text.0.*", ack_policy=JsAck.EXPLICIT, max_ack_pending=1,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import nats
+
 from switchboard.home import StackHome
 from switchboard.provisioning import provision_stream, settings_from
 from switchboard.servers import BackingServers
-
-import nats
 
 
 async def replicas(url: str) -> tuple[int, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,7 @@ def test_twilio_media_urls_are_allowed(url):
         ("https://api.twilio.com.evil.example/x", "not on the allow list"),
         ("https://eviltwiliocdn.com/x", "not on the allow list"),
         ("https://api.twilio.com:8443/x", "not on the allow list"),
-        ("https://127.0.0.1/x", "not on the allow list"),
+        ("https://127.0.0.1/x", "non-public address"),
         ("https://user:pass@api.twilio.com/x", "credentials"),
         ("ftp://api.twilio.com/x", "only https"),
         ("file:///etc/passwd", "only https"),
@@ -64,6 +65,35 @@ def test_non_public_addresses_are_refused(address):
     assert not is_public_address(address)
     with pytest.raises(MediaRefused, match="non-public address"):
         TWILIO.check_addresses(httpx.URL("https://api.twilio.com/x"), ["54.172.60.1", address])
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:127.0.0.1", "::ffff:7f00:1", "2002:7f00:1::", "2002:a00:1::1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1", "::127.0.0.1", "::10.0.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    ],
+)
+def test_ipv6_forms_that_embed_a_private_ipv4_address_are_not_public(address):
+    assert not is_public_address(address)
+
+
+def test_ipv6_forms_that_embed_a_public_ipv4_address_count_as_it():
+    assert is_public_address("2002:808:808::1") and is_public_address("64:ff9b::808:808")
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://2130706433/x", "127.0.0.1"), ("https://0x7f.1/x", "127.0.0.1"), ("https://0x7f000001/x", "127.0.0.1"),
+        ("https://017700000001/x", "127.0.0.1"), ("https://127.1/x", "127.0.0.1"),
+        ("https://[::ffff:127.0.0.1]/x", "::ffff:7f00:1"), ("https://[2002:7f00:1::]/x", "2002:7f00:1::"),
+        ("https://[64:ff9b::a9fe:a9fe]/x", "64:ff9b::a9fe:a9fe"), ("https://167772161/x", "10.0.0.1"),
+    ],
+)
+def test_integer_hex_octal_and_embedded_hosts_are_refused_as_non_public(url, address):
+    with pytest.raises(MediaRefused, match=rf"non-public address \({re.escape(address)}\)"):
+        TWILIO.check_url(httpx.URL(url))
 
 
 def test_public_addresses_pass_and_no_address_is_a_transient_failure():

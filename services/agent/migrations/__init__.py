@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.migrations import upgrade_schema
@@ -37,7 +38,8 @@ async def migrate(database_url: str) -> None:
         # Poll rather than wait on the lock: the checkpointer's CREATE INDEX CONCURRENTLY
         # waits for every open statement, including another replica's lock wait. (No event
         # exists to await: ASYNC110 does not apply.)
-        while not (await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_CHECKPOINTS_LOCK,))).fetchone())["ok"]:  # noqa: ASYNC110
+        # (A SELECT of one function call always answers one row: hence the cast of fetchone().)
+        while not cast(DictRow, await (await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_CHECKPOINTS_LOCK,))).fetchone())["ok"]:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         try:
             await AsyncPostgresSaver(conn).setup()  # its tables land in `agent` (search_path)

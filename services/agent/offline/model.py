@@ -22,7 +22,7 @@ from services.agent.offline.planner import plan
 def _tool_name(tool: Any) -> str:
     if isinstance(tool, dict):
         return tool.get("function", tool).get("name", "")
-    return getattr(tool, "name", None) or getattr(tool, "__name__", "")
+    return getattr(tool, "name", "") or getattr(tool, "__name__", "")
 
 
 class OfflineAssistant(BaseChatModel):

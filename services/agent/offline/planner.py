@@ -14,6 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -122,7 +123,7 @@ def _create(intent: Intent, steps: list[Step], s: Situation) -> Call | str:
     if when.at is None:
         return f"What time should I put “{intent.subject}” in your calendar? For example: “tomorrow at 3pm”."
     day = when.day or (s.now.date() if when.at > s.now.time() else s.now.date() + timedelta(days=1))
-    args = {"summary": intent.subject[:1].upper() + intent.subject[1:], "start": _local(day, when.at)}
+    args: dict[str, Any] = {"summary": intent.subject[:1].upper() + intent.subject[1:], "start": _local(day, when.at)}
     if when.duration_minutes:
         args["duration_minutes"] = when.duration_minutes
     return Call("create_event", args)

@@ -6,6 +6,8 @@ webhook); the model supplies only event details. Naive times are the user's loca
 
 from __future__ import annotations
 
+import asyncio
+import time as clock
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -16,6 +18,7 @@ from services.agent.tools.base import AgentTool, ToolArgs, ToolContext, ToolFail
 from shared.calendar import (
     CalendarEntry,
     CalendarError,
+    CalendarUnreachable,
     CreateEvent,
     DeleteEvent,
     DeleteResult,
@@ -26,6 +29,15 @@ from shared.calendar import (
     SaveResult,
     UpdateEvent,
 )
+from shared.errors import DependencyUnavailable
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# How long one tool call keeps retrying an unreachable calendar before the turn gives up
+# for now (DependencyUnavailable: the input is retried later without spending a delivery).
+# It stays under the tool timeout (GraphOptions.tool_timeout_s, 30 s).
+RETRY_BUDGET_S = 20.0
 
 
 class CalendarPort(Protocol):
@@ -90,23 +102,36 @@ def describe(entry: CalendarEntry, zone: str) -> dict[str, str]:
     return item
 
 
-def build_calendar_tools(calendar: CalendarPort) -> list[AgentTool]:
+def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_BUDGET_S) -> list[AgentTool]:
     def envelope(ctx: ToolContext) -> dict:
         return {"owner": ctx.owner, "conversation": ctx.conversation, "time_zone": ctx.time_zone,
                 "correlation_id": ctx.correlation_id, "causation_id": ctx.causation_id}
 
-    async def call(coro):
-        try:
-            return await coro
-        except CalendarError as exc:
-            raise ToolFailed(exc.message, exc.code.value) from exc
+    async def call(request):
+        """Call, retrying while the calendar is unreachable (safe: reads, and creates carry a
+        request_id, so a create that timed out but was applied returns the same event).
+        Past the budget the outage is the turn's: DependencyUnavailable, never a wrong answer."""
+        deadline = clock.monotonic() + retry_budget_s
+        delay = 0.25
+        while True:
+            try:
+                return await request()
+            except CalendarUnreachable as exc:
+                if clock.monotonic() + delay >= deadline:
+                    raise DependencyUnavailable(f"the calendar service is unreachable: {exc}") from exc
+                log.warning("calendar_unreachable_retry", retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
+            except CalendarError as exc:
+                raise ToolFailed(exc.message, exc.code.value) from exc
 
     async def create_event(args: CreateEventArgs, ctx: ToolContext) -> str:
-        result = await call(calendar.create(CreateEvent(
+        request = CreateEvent(
             **envelope(ctx), summary=args.summary, start=args.start, end=args.end,
             duration_minutes=args.duration_minutes, location=args.location, description=args.description,
-            request_id=ctx.call_key,  # a turn run again after a crash creates it once
-        )))
+            request_id=ctx.call_key,  # a turn run again after a crash, or a retried timeout, creates it once
+        )
+        result = await call(lambda: calendar.create(request))
         return as_json({"created": describe(result.event, ctx.time_zone),
                         "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
 
@@ -114,27 +139,31 @@ def build_calendar_tools(calendar: CalendarPort) -> list[AgentTool]:
         today = datetime.now(ZoneInfo(ctx.time_zone)).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
         start = args.start or today
         end = args.end or start + timedelta(days=7)
-        result = await call(calendar.list(ListEvents(**envelope(ctx), start=start, end=end, query=args.query)))
+        request = ListEvents(**envelope(ctx), start=start, end=end, query=args.query)
+        result = await call(lambda: calendar.list(request))
         return as_json({"from": start.isoformat(timespec="minutes"), "until": end.isoformat(timespec="minutes"),
                         "events": [describe(e, ctx.time_zone) for e in result.events], "truncated": result.truncated})
 
     async def update_event(args: UpdateEventArgs, ctx: ToolContext) -> str:
-        result = await call(calendar.update(UpdateEvent(
+        request = UpdateEvent(
             **envelope(ctx), event_id=args.event_id, start=args.start, end=args.end,
             summary=args.summary, location=args.location,
-        )))
+        )
+        result = await call(lambda: calendar.update(request))
         return as_json({"updated": describe(result.event, ctx.time_zone),
                         "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
 
     async def delete_event(args: DeleteEventArgs, ctx: ToolContext) -> str:
-        result = await call(calendar.delete(DeleteEvent(**envelope(ctx), event_id=args.event_id)))
+        request = DeleteEvent(**envelope(ctx), event_id=args.event_id)
+        result = await call(lambda: calendar.delete(request))
         return as_json({"deleted": {"event_id": result.event_id, "summary": result.summary}})
 
     async def find_free_slots(args: FreeSlotsArgs, ctx: ToolContext) -> str:
-        result = await call(calendar.free_slots(FindFreeSlots(
+        request = FindFreeSlots(
             **envelope(ctx), start=args.start, end=args.end, duration_minutes=args.duration_minutes,
             day_start=args.day_start, day_end=args.day_end,
-        )))
+        )
+        result = await call(lambda: calendar.free_slots(request))
         tz = ZoneInfo(ctx.time_zone)
         slots = [f"{s.start.astimezone(tz):%a %d %b, %H:%M}–{s.end.astimezone(tz):%H:%M}" for s in result.slots]
         return as_json({"free": slots, "time_zone": ctx.time_zone})

@@ -12,6 +12,7 @@ import asyncio
 import os
 
 from alembic import context
+from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -19,7 +20,7 @@ from services.audit.tables import SCHEMA, metadata
 from shared.settings import driver_url
 
 
-def only_audit_schema(name: str | None, type_: str, parent_names: dict) -> bool:
+def only_audit_schema(name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames) -> bool:
     if type_ == "schema":
         return name == SCHEMA
     return True

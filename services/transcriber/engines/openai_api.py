@@ -8,7 +8,10 @@ that is `EngineUnavailable`, which the handler retries by redelivery.
 
 from __future__ import annotations
 
+from typing import cast
+
 import openai
+from openai.types.audio import Transcription, TranscriptionVerbose
 
 from services.transcriber.attachments import audio_filename, media_type
 from services.transcriber.engines import Transcript
@@ -51,8 +54,10 @@ class OpenAITranscriber:
         except openai.APIError as exc:  # connection errors and timeouts, after the client's retries
             raise EngineUnavailable(f"the transcription API is unreachable ({type(exc).__name__})") from exc
         duration = getattr(result, "duration", None)
+        # The library's type includes `str` (text, srt and vtt formats); json and verbose_json answer objects.
+        answer = cast("Transcription | TranscriptionVerbose", result)
         return Transcript(
-            text=result.text.strip(),
+            text=answer.text.strip(),
             language=_language(result),
             duration_s=float(duration) if duration is not None else ogg_duration_s(audio),
         )

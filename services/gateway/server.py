@@ -1,0 +1,104 @@
+"""How the gateway serves HTTP: uvicorn, with bounds on what one slow client can hold.
+
+uvicorn times out idle keep-alive connections and caps concurrency, but it waits forever
+for a request's head (request line and headers) and has no size limit on it with the
+httptools parser. `GuardedHttpToolsProtocol` adds both; the body is bounded in the app
+(GATEWAY_BODY_TIMEOUT_S, GATEWAY_MAX_BODY_BYTES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from services.gateway.config import GatewaySettings
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+SLOW_HEAD = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+LARGE_HEAD = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size cap on each request's head.
+
+    The deadline starts when the connection opens, and again at the first byte of each
+    further request on it (between requests uvicorn's keep-alive timeout applies).
+    """
+
+    header_timeout_s: float = 10.0
+    max_header_bytes: int = 16 * 1024
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._reading_head = False
+        self._head_bytes = 0
+        super().connection_made(transport)
+        self._start_head()
+
+    def _start_head(self) -> None:
+        self._reading_head, self._head_bytes = True, 0
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self.header_timeout_s, self._head_too_slow)
+
+    def _end_head(self) -> None:
+        self._reading_head = False
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Still in the head after parsing this chunk: all of it was head.
+        if self._reading_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(LARGE_HEAD, "http_head_too_large")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head()
+
+    def on_headers_complete(self) -> None:
+        self._end_head()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_head()
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        self._refuse(SLOW_HEAD, "http_head_timeout")
+
+    def _refuse(self, response: bytes, event: str) -> None:
+        self._end_head()
+        log.info(event, header_timeout_s=self.header_timeout_s, max_header_bytes=self.max_header_bytes)
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+
+def server_config(app: ASGIApp, settings: GatewaySettings) -> uvicorn.Config:
+    """The uvicorn configuration the gateway runs with (tests use it too)."""
+    protocol = type(
+        "GatewayHttpProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"header_timeout_s": settings.header_timeout_s, "max_header_bytes": settings.max_header_bytes},
+    )
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+        limit_concurrency=settings.limit_concurrency,
+        proxy_headers=False,  # forwarded headers are judged by SignedUrl, per TRUSTED_PROXIES
+    )

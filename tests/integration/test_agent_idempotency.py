@@ -1,0 +1,95 @@
+"""Calendar side effects happen once: a turn re-run after a crash with a new message in its
+burst, and a create whose reply was lost, on real NATS, Postgres and calendar service."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from services.agent.bootstrap import build_tools, graph_options, open_agent
+from services.agent.graph import build_graph
+from services.agent.llm import build_model
+from shared.calendar import CalendarUnreachable, ListEvents
+from shared.errors import DependencyUnavailable
+from shared.ids import conversation_id
+from tests.fakes.calendar_rig import calendar_rig
+from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.integration.test_agent_memory import BUSINESS, OWNER_A, Turns, agent_settings
+
+MADRID = ZoneInfo("Europe/Madrid")
+DENTIST = {"summary": "Dentist", "start": (datetime.now(MADRID) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")}
+
+
+async def events_of(client, rig, owner: str):
+    now = datetime.now(MADRID).replace(tzinfo=None)
+    found = await client.list(ListEvents(**rig.who(owner), start=now - timedelta(days=1), end=now + timedelta(days=10)))
+    return found.events
+
+
+async def test_a_turn_run_again_after_a_crash_with_a_new_message_in_its_burst_creates_the_event_once(database_url, bus):
+    conversation = conversation_id(BUSINESS, OWNER_A)
+    with FakeOpenAIChat() as llm:
+        # the first attempt, then the same request again when the turn is run again
+        llm.call_tool("create_event", DENTIST).reply("Booked.").call_tool("create_event", DENTIST).reply("Booked!")
+        settings = agent_settings(database_url, bus, OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url)
+        async with calendar_rig(bus, database_url) as rig, open_agent(settings, bus, calendar=rig.client) as agent:
+            # The process that dies: its graph checkpoints in memory, lost with it.
+            doomed = build_graph(build_model(settings), build_tools(settings, rig.client, agent.time_zones),
+                                 InMemorySaver(), graph_options(settings))
+            await Turns(doomed, conversation).say("book the dentist on Thursday at 10")
+            assert len(await events_of(rig.client, rig, OWNER_A)) == 1  # the side effect of the lost attempt
+            # The redelivered input, with a message that arrived meanwhile in its burst.
+            final = await Turns(agent.graph, conversation).say("book the dentist on Thursday at 10", "thanks!")
+            events = await events_of(rig.client, rig, OWNER_A)
+        assert llm.calls == 4  # both attempts asked for the create: the fault fired
+    assert final["answered_seq"] == 2 and final["reply"]["text"] == "Booked!"
+    assert [e.summary for e in events] == ["Dentist"]
+
+
+class LosesReplies:
+    """The calendar RPC over a network that loses the reply to the first `count` creates:
+    the service applies them, the agent sees a timeout."""
+
+    def __init__(self, client, count: int = 1):
+        self.client, self.count, self.lost = client, count, 0
+
+    async def create(self, request):
+        result = await self.client.create(request)
+        if self.lost < self.count:
+            self.lost += 1
+            raise CalendarUnreachable()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+async def test_a_create_whose_reply_was_lost_is_retried_with_the_same_request_id_and_made_once(database_url, bus):
+    conversation = conversation_id(BUSINESS, OWNER_A)
+    with FakeOpenAIChat() as llm:
+        llm.call_tool("create_event", DENTIST).reply("Booked.")
+        settings = agent_settings(database_url, bus, OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url)
+        async with calendar_rig(bus, database_url) as rig:
+            lossy = LosesReplies(rig.client)
+            async with open_agent(settings, bus, calendar=lossy) as agent:
+                final = await Turns(agent.graph, conversation).say("book the dentist on Thursday at 10")
+            events = await events_of(rig.client, rig, OWNER_A)
+    assert lossy.lost == 1  # the fault fired
+    assert [e.summary for e in events] == ["Dentist"]
+    assert final["tool_calls"] == [{"name": "create_event", "ok": True}]
+    assert final["reply"]["text"] == "Booked."
+
+
+async def test_a_calendar_down_for_longer_than_the_retry_budget_stops_the_turn_as_a_dependency_outage(database_url, bus):
+    conversation = conversation_id(BUSINESS, OWNER_A)
+    with FakeOpenAIChat() as llm:
+        llm.call_tool("create_event", DENTIST).reply("Booked.")
+        settings = agent_settings(database_url, bus, OPENAI_API_KEY=llm.api_key, OPENAI_BASE_URL=llm.base_url,
+                                  AGENT_CALENDAR_TIMEOUT_S=0.5, AGENT_CALENDAR_RETRY_S=1)
+        async with open_agent(settings, bus) as agent:  # no calendar service: no responders
+            with pytest.raises(DependencyUnavailable):
+                await Turns(agent.graph, conversation).say("book the dentist on Thursday at 10")
+        assert llm.calls == 1  # the model was not told "your calendar isn't reachable"
