@@ -29,6 +29,7 @@ from shared.events import ReplyComposed, decode
 from shared.ids import conversation_id
 from switchboard.infra import free_port, port_open
 from tests.integration.test_agent_memory import BUSINESS, send_text
+from tests.waiting import scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 _CLEAN = ("DATABASE_URL", "OPENAI_", "AGENT_", "TAVILY_", "DEFAULT_TIMEZONE", "HEALTH_", "ACK_WAIT", "MAX_DELIVER",
@@ -91,7 +92,7 @@ class AgentFleet:
             return 0
 
     async def wait_joined(self, count: int, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while await self.members() < count:
             for i, proc in enumerate(self.procs):
                 if proc.poll() is not None:

@@ -16,12 +16,13 @@ import pytest
 from switchboard.infra import free_port
 from switchboard.sandbox.server import TwilioEmulator
 from tests.transcriber_rig import SID, TOKEN, heard, received, voice, wait_for_texts
+from tests.waiting import scaled
 
 pytestmark = pytest.mark.e2e
 
 
 async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             assert proc.poll() is None, "the transcriber exited"

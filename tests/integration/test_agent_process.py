@@ -14,6 +14,7 @@ from pathlib import Path
 from shared.events import ReplyComposed
 from switchboard.infra import free_port
 from tests.integration.test_agent_memory import OWNER_A, Recorder, send_text, wait_until
+from tests.waiting import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_ENV = ("DATABASE_URL", "OPENAI_", "AGENT_", "TAVILY_", "DEFAULT_TIMEZONE", "HEALTH_")
@@ -37,7 +38,7 @@ async def test_python_m_services_agent_answers_and_stops_cleanly(bus, database_u
         async with Recorder(bus) as seen:
             proc = subprocess.Popen([sys.executable, "-m", "services.agent"], cwd=ROOT, env=env, stdout=log, stderr=log)
             try:
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + scaled(60)
                 while health(port, "/readyz") != 200:
                     assert proc.poll() is None, log_path.read_text()
                     assert time.monotonic() < deadline, "the agent never became ready"

@@ -34,6 +34,7 @@ from shared.events import (
     ReplyComposedData,
 )
 from shared.ids import conversation_id
+from tests.waiting import scaled
 
 BUSINESS = "+14155238886"
 ALICE, BOB = "+34600111222", "+34600333444"
@@ -131,7 +132,7 @@ async def scalar(database_url: str, sql: str, *args: Any) -> Any:
 
 async def eventually(check, timeout: float = 15.0) -> None:
     """Poll the async `check` until it returns true."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -9,6 +9,7 @@ from nats.aio.msg import Msg
 
 from shared.batch import BatchConsumer, BatchPolicy
 from shared.bus import Bus, connect
+from tests.waiting import scaled
 
 POLICY = BatchPolicy(batch_size=8, fetch_timeout_s=0.2, ack_wait_s=3.0, backoff_s=(0.05, 0.1, 0.2), isolate_after=2)
 
@@ -19,7 +20,7 @@ async def publish_raw(bus: Bus, payloads: list[bytes]) -> None:
 
 
 async def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -15,6 +15,7 @@ from shared.calendar import CalendarError, CreateEvent, DeleteEvent, ErrorCode, 
 from shared.events import CalendarEventCreated, CalendarEventDeleted, CalendarEventUpdated, decode
 from shared.ids import parse_stored_subject
 from tests.fakes.calendar_rig import OWNER_A, OWNER_B, calendar_rig, conversation_of
+from tests.waiting import scaled
 
 AUDIT_POLICY = BatchPolicy(batch_size=64, fetch_timeout_s=0.2, ack_wait_s=5.0, backoff_s=(0.05,))
 
@@ -32,7 +33,7 @@ async def stored(bus) -> list[tuple[str, dict, object]]:
 async def audited(database_url: str, expected: int, timeout: float = 10.0) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(database_url)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while True:
             rows = await conn.fetch(
                 "SELECT type, msg_id, conversation, correlation_id, payload FROM audit.events "

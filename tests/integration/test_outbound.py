@@ -21,6 +21,7 @@ from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import MessageSent, ReplyComposed, ReplyComposedData, SendFailed, decode
 from shared.ids import conversation_id, parse_stored_subject
 from switchboard.sandbox.server import TwilioEmulator
+from tests.waiting import scaled
 
 SID, TOKEN = "AC" + "1" * 32, "sandbox-token-for-tests"
 BUSINESS = "+14155238886"
@@ -42,7 +43,7 @@ async def stream_events(bus: Bus) -> list:
 
 
 async def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

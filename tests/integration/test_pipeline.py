@@ -31,6 +31,7 @@ from shared.events import ReplyComposed, ReplyComposedData
 from shared.ids import conversation_id
 from switchboard.sandbox.server import TwilioEmulator
 from tests.twilio_forms import inbound_form, signed, status_form
+from tests.waiting import scaled
 
 SID, TOKEN = "AC" + "5" * 32, "pipeline-token"
 USER, BUSINESS = "+34600555666", "+14155238886"
@@ -38,7 +39,7 @@ AUDIT = BatchPolicy(batch_size=64, fetch_timeout_s=0.2, ack_wait_s=5.0, backoff_
 
 
 async def eventually(query, database_url: str, expected, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     conn = await asyncpg.connect(database_url)
     try:
         while True:

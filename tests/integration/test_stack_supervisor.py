@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from switchboard.supervisor import ChildSpec, LogPrinter, RestartPolicy, Supervisor
+from tests.waiting import scaled
 
 FAST = RestartPolicy(first_delay_s=0.01, max_delay_s=0.05, stable_after_s=5.0, crash_loop_after=3)
 
@@ -40,7 +41,7 @@ async def run_for(supervisor: Supervisor, seconds: float):
 
 
 async def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
@@ -200,7 +201,7 @@ def start_signalled(*args: str) -> tuple[subprocess.Popen, list[int]]:
         [sys.executable, "-c", SIGNALLED_SCRIPT, *args], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     pids = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + scaled(20)
     while len(pids) < 2 and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if " | pid " in line:
@@ -230,7 +231,7 @@ def test_children_go_when_the_supervisor_is_killed_outright():
         assert len(pids) == 2, "children did not start"
         proc.kill()
         proc.wait(5)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + scaled(10)
         while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not any(alive(pid) for pid in pids)

@@ -9,6 +9,7 @@ import sys
 import time
 
 from switchboard.infra import free_port
+from tests.waiting import scaled
 
 
 def test_sigterm_before_nats_answers_exits_cleanly():
@@ -18,7 +19,7 @@ def test_sigterm_before_nats_answers_exits_cleanly():
     }
     proc = subprocess.Popen([sys.executable, "-m", "services.outbound"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         for line in proc.stderr:  # wait until it is retrying the connection
             if "nats_unavailable" in line or time.monotonic() > deadline:
                 break
