@@ -50,6 +50,19 @@ async def wait_until(predicate, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def wait_until_idle(bus: Bus, timeout: float = 20.0) -> None:
+    """Until every reply is acknowledged: its handler has finished, so nothing more can be sent
+    for it (what a fixed sleep after the last expected send used to stand for)."""
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        infos = [c for c in await bus.js.consumers_info(bus.stream) if c.name.startswith("outbound-reply-")]
+        if infos and all(i.num_ack_pending == 0 and i.num_pending == 0 for i in infos):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("outbound still holds a reply")
+        await asyncio.sleep(0.02)
+
+
 @pytest.fixture
 async def emulator():
     async with TwilioEmulator(SID, TOKEN, status_delay_s=0.01) as running:
@@ -87,7 +100,7 @@ async def test_a_4000_character_reply_arrives_as_three_ordered_parts(bus, emulat
     event = reply("+34600000001", text)
     await bus.publish(event, msg_id=f"reply:{event.data.reply_id}")
     await wait_until(lambda: len(emulator.sent_to("+34600000001")) == 3)
-    await asyncio.sleep(0.3)
+    await wait_until_idle(bus)
     bodies = [m["body"] for m in emulator.sent_to("+34600000001")]
     assert len(bodies) == 3
     assert all(twilio_length(b) <= TWILIO_MAX_BODY for b in bodies)
@@ -113,7 +126,7 @@ async def test_two_429s_then_success_delivers_exactly_once_and_counts_the_retrie
     event = reply("+34600000002", "hello there")
     await bus.publish(event, msg_id="r2")
     await wait_until(lambda: emulator.sent_to("+34600000002"))
-    await asyncio.sleep(0.3)
+    await wait_until_idle(bus)
     assert [m["body"] for m in emulator.sent_to("+34600000002")] == ["hello there"]
     assert emulator.state.requests_seen == 3
     assert retries_counted() - before == 2
