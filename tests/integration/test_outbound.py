@@ -138,7 +138,7 @@ async def test_outside_the_24_hour_window_is_a_permanent_failure_without_retry(b
     event = reply("+34600000003", "first part\n\n" + "x " * 900)
     await bus.publish(event, msg_id="r3")
     await wait_until(lambda: emulator.state.requests_seen >= 1)
-    await asyncio.sleep(0.5)
+    await wait_until_idle(bus)  # the reply is settled: no retry can come after this
     assert emulator.state.requests_seen == 1
     assert emulator.sent_to("+34600000003") == []
     failed = [e for e in await stream_events(bus) if isinstance(e, SendFailed)]
@@ -156,7 +156,7 @@ async def test_a_redelivered_reply_sends_nothing_twice(bus, emulator, start_outb
     from shared.consumer import Delivery
 
     await deliver_reply(event, Delivery("wa.reply.0.x", 1, 2, 0, "outbound-reply-p000"), deps)
-    await asyncio.sleep(0.2)
+    await wait_until_idle(bus)
     assert len(emulator.sent_to("+34600000004")) == 1
     assert len([e for e in await stream_events(bus) if isinstance(e, MessageSent)]) == 1
 
