@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType
@@ -57,6 +58,7 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 HANDLED = Counter(
     "switchboard_events_handled_total", "Events handled by a stage", ["consumer", "outcome"]
@@ -380,10 +382,14 @@ class PartitionedConsumer:
         """Run the handler on one event until it has an outcome: done, or dead-lettered."""
         failures = 0
         dependency_waits = 0
+        # Handler starts before this one (in processes that died, or here): recorded, not
+        # JetStream's delivery count, which also counts copies that only waited in a lane.
+        started_before = await self._retrying(lambda: self.progress.attempts(lane.conversation, seq))
+        recorded = started_before
         while True:
             msg = lane.held[seq]  # a redelivery may have replaced our copy
             delivery = Delivery(
-                subject=msg.subject, stream_sequence=seq, deliveries=msg.metadata.num_delivered + failures,
+                subject=msg.subject, stream_sequence=seq, deliveries=started_before + failures + 1,
                 partition=lanes.partition, consumer=lanes.durable,
             )
             try:
@@ -394,6 +400,9 @@ class PartitionedConsumer:
             if delivery.deliveries > self.policy.max_deliver:
                 await self._dead_letter(lane, msg, delivery, "delivered too often without an outcome", event)
                 return
+            if delivery.deliveries != recorded:  # written before the handler runs, so a crash counts
+                recorded = delivery.deliveries
+                await self._retrying(functools.partial(self.progress.record_start, lane.conversation, seq, recorded))
             try:
                 await self._attempt(event, delivery)
             except PermanentFailure as exc:
@@ -433,17 +442,20 @@ class PartitionedConsumer:
                 self.metrics.in_flight.dec()
                 self.metrics.seconds.observe(time.perf_counter() - started)
 
-    async def _finish(self, lane: Lane, seq: int, settle: Callable[[], Awaitable[None]]) -> None:
-        """Record that this conversation got past `seq`, then settle the message (ack or term)."""
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a progress read or write until NATS answers; the event stays held and alive."""
         waits = 0
         while True:
             try:
-                await self.progress.record(lane.conversation, seq)
-                break
-            except Exception as exc:  # NATS away: the event stays held and alive until it is back
+                return await call()
+            except Exception as exc:
                 waits += 1
-                log.warning("progress_not_recorded", consumer=self.name, seq=seq, error=repr(exc))
+                log.warning("progress_unavailable", consumer=self.name, error=repr(exc)[:200])
                 await asyncio.sleep(self.policy.dependency_delay(waits))
+
+    async def _finish(self, lane: Lane, seq: int, settle: Callable[[], Awaitable[None]]) -> None:
+        """Record that this conversation got past `seq`, then settle the message (ack or term)."""
+        await self._retrying(lambda: self.progress.record(lane.conversation, seq))
         with contextlib.suppress(Exception):
             await settle()
 

@@ -36,30 +36,52 @@ log = get_logger(__name__)
 
 
 class Progress:
-    """The last finished stream sequence per (stage, conversation), in a key-value bucket."""
+    """Per (stage, conversation), in a key-value bucket: the last finished stream sequence,
+    and how many times the handler has been started on the event after it.
+
+    The value is `"<done>"`, or `"<done> <seq> <attempts>"` while event `seq` is being
+    tried. Counting handler starts rather than JetStream deliveries matters after a crash:
+    an event that was only waiting behind the one that killed the process is redelivered
+    too, but it never ran, so it must not be given up on with the poison one.
+    """
 
     def __init__(self, kv: KeyValue, stage: str):
         self.kv = kv
         self.stage = stage
-        self._cache: dict[str, int] = {}
+        self._cache: dict[str, tuple[int, int, int]] = {}  # conversation -> (done, seq tried, attempts)
 
     def key(self, conversation: str) -> str:
         return f"{self.stage}.{conversation}"
 
-    async def done(self, conversation: str) -> int:
+    async def _state(self, conversation: str) -> tuple[int, int, int]:
         if conversation in self._cache:
             return self._cache[conversation]
         try:
             entry = await self.kv.get(self.key(conversation))
-            value = int(entry.value or b"0")
+            numbers = [int(part) for part in (entry.value or b"0").split()]
         except (KeyNotFoundError, ValueError):
-            value = 0
-        self._cache[conversation] = max(value, self._cache.get(conversation, 0))
-        return self._cache[conversation]
+            numbers = [0]
+        state = (numbers[0], numbers[1], numbers[2]) if len(numbers) == 3 else (numbers[0], 0, 0)
+        self._cache[conversation] = state
+        return state
+
+    async def done(self, conversation: str) -> int:
+        return (await self._state(conversation))[0]
+
+    async def attempts(self, conversation: str, seq: int) -> int:
+        """How many times the handler was started on `seq` before (0 if never)."""
+        done, tried, attempts = await self._state(conversation)
+        return attempts if tried == seq and seq > done else 0
+
+    async def record_start(self, conversation: str, seq: int, attempts: int) -> None:
+        done = (await self._state(conversation))[0]
+        await self.kv.put(self.key(conversation), f"{done} {seq} {attempts}".encode())
+        self._cache[conversation] = (done, seq, attempts)
 
     async def record(self, conversation: str, seq: int) -> None:
         await self.kv.put(self.key(conversation), str(seq).encode())
-        self._cache[conversation] = max(seq, self._cache.get(conversation, 0))
+        done = max(seq, self._cache.get(conversation, (0, 0, 0))[0])
+        self._cache[conversation] = (done, 0, 0)
 
     def forget(self, conversation: str) -> None:
         """Drop the cached value (another replica may own this conversation next)."""

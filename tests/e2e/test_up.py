@@ -236,11 +236,12 @@ def wait_for_output(up: Up, text: str, timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
-def webhook_accepted(facts: dict, token: str, timeout: float = 120) -> str:
+def webhook_accepted(facts: dict, sandbox: dict, timeout: float = 120) -> str:
     """Post signed webhooks until one is answered 200 (the gateway is back on NATS); its MessageSid."""
     deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
-        status, message_sid = post_signed_webhook(facts, token, "after a restart")
+        status, message_sid = post_signed_webhook(facts, sandbox["auth_token"], "after a restart",
+                                                  sandbox["account_sid"])
         if status == 200:
             return message_sid
         time.sleep(0.5)
@@ -254,7 +255,7 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
     up = Up(home, tmp_path / "up.log")
     try:
         facts = up.facts()
-        token = json.loads((home / "sandbox.json").read_text())["auth_token"]
+        sandbox = json.loads((home / "sandbox.json").read_text())
         assert facts["nats_monitor_url"] in up.output()  # the monitoring port is printed
 
         nats_pid = next(pid for pid in descendants(up.proc.pid) if "nats-server" in command_line(pid).split("\0")[0])
@@ -262,14 +263,14 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
         wait_for_output(up, f"(pid {nats_pid}, port ")
         wait_for_output(up, "nats-server switchboard-local is back on port")
         assert f"{facts['nats_url'].rsplit(':', 1)[1]}" in up.output().split("is back on port", 1)[1][:10]
-        message_sid = webhook_accepted(facts, token)
+        message_sid = webhook_accepted(facts, sandbox)
         assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
 
         postmaster = int((home / "postgres" / "postmaster.pid").read_text().split("\n", 1)[0])
         os.kill(postmaster, signal.SIGKILL)
         wait_for_output(up, f"Postgres (pid {postmaster}")
         wait_for_output(up, "Postgres is back on port")
-        message_sid = webhook_accepted(facts, token)
+        message_sid = webhook_accepted(facts, sandbox)
         # audit's pool reconnects by itself: the event stored meanwhile reaches Postgres
         assert wait_for_audit(facts["database_url"], message_sid, timeout=180) == 1, up.output()[-6000:]
 
@@ -305,7 +306,7 @@ def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(hom
     up = Up(home, tmp_path / "up.log", "--cluster")
     try:
         facts = up.facts()
-        token = json.loads((home / "sandbox.json").read_text())["auth_token"]
+        sandbox = json.loads((home / "sandbox.json").read_text())
         assert len(facts["nats_url"].split(",")) == 3 and "3-node JetStream cluster" in up.output()
 
         leader = asyncio.run(stream_leader(facts["nats_url"]))
@@ -315,7 +316,7 @@ def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(hom
         wait_for_output(up, f"nats-server {leader} (pid {leader_pid}")
         wait_for_output(up, f"nats-server {leader} is back on port")
 
-        message_sid = webhook_accepted(facts, token)
+        message_sid = webhook_accepted(facts, sandbox)
         assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
         chat = subprocess.run(
             [sys.executable, "-m", "switchboard", "chat", "--timeout", "90"], input="hello\n",

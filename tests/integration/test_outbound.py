@@ -152,6 +152,7 @@ async def test_a_redelivered_reply_sends_nothing_twice(bus, emulator, start_outb
     event = reply("+34600000004", "only once")
     await bus.publish(event, msg_id="r4")
     await wait_until(lambda: emulator.sent_to("+34600000004"))
+    await wait_until_idle(bus)  # the first delivery finished: sent, recorded, acknowledged
     # The same reply handled again, as after a redelivery.
     from shared.consumer import Delivery
 

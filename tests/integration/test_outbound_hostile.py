@@ -14,6 +14,7 @@ from services.outbound.pacing import SenderPacer
 from services.outbound.twilio_api import TwilioMessages
 from shared.consumer import Delivery
 from shared.errors import DependencyUnavailable
+from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import MessageDeadLettered, MessageSent, SendFailed
 from shared.ids import conversation_id
 from tests.integration.test_outbound import (  # noqa: F401 - fixtures
@@ -56,7 +57,8 @@ async def test_rejected_credentials_are_a_dependency_outage_and_the_reply_waits_
     """401 / 20003 sends nothing, publishes no SendFailed and raises DependencyUnavailable,
     however many deliveries it took; once the credentials work, the reply goes out once."""
     rotated = TwilioMessages(SID, "the-old-token", emulator.url, timeout_s=5)
-    deps = Outbound(bus=bus, twilio=rotated, ledger=await SentLedger.open(bus.js), pacer=SenderPacer(0),
+    events = JetStreamEventLog(bus)
+    deps = Outbound(events=events, twilio=rotated, ledger=await SentLedger.open(events), pacer=SenderPacer(0),
                     status_callback=None, retry=RetryPolicy(4, base_s=0.01), max_deliver=3)
     event = reply("+34600000012", "waiting for a fix")
     try:
