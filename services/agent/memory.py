@@ -19,6 +19,8 @@ import math
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, TypeVar
 
 import psycopg
+import psycopg_pool.base
+import psycopg_pool.pool_async
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -77,6 +79,24 @@ async def until_reachable(step: Callable[[], Awaitable[T]], health: DependencyHe
             log.warning("database_unavailable", step=what, error=str(exc)[:200], retry_in_s=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+# psycopg_pool retries a lost connection with a delay that doubles without a ceiling when
+# `reconnect_timeout` is infinite: after a five-minute Postgres outage the next attempt could
+# be two minutes away, and the agent kept answering "unavailable" long after Postgres was
+# back (seen in the chaos suite). Reconnect at least every RECONNECT_DELAY_CAP_S instead.
+RECONNECT_DELAY_CAP_S = 2.0
+
+
+class CappedReconnect(psycopg_pool.base.AttemptWithBackoff):
+    """psycopg_pool's reconnection backoff, with a ceiling."""
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_DELAY_CAP_S)
+
+
+psycopg_pool.pool_async.AttemptWithBackoff = CappedReconnect  # type: ignore[misc]  # no option for it
 
 
 async def open_pool(database_url: str, max_size: int = 8, prepare_threshold: int | None = 5,

@@ -223,6 +223,19 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
             if not missing or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1.0)
+        # Count from one quiet snapshot: the stages may still be working on what is left.
+        previous = -1
+        while time.monotonic() < deadline + 30:
+            current = len(stack.emulator.state.messages) + (await bus.js.stream_info(bus.stream)).state.messages
+            if current == previous:
+                break
+            previous = current
+            await asyncio.sleep(3.0)
+        composed = await replies(bus)
+        delivered = {(m["to"].removeprefix("whatsapp:"), m["body"]) for m in stack.emulator.state.messages
+                     if m.get("direction", "outbound-api") != "inbound"}
+        answered = {sid for r in composed if (r.data.to, r.data.text) in delivered for sid in r.data.in_reply_to}
+        missing = [sid for sids in traffic.sent.values() for sid in sids if sid not in answered]
         result.answered = result.acknowledged - len(missing)
         result.lost = len(missing)
         if missing:
