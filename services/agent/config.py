@@ -36,7 +36,8 @@ class AgentSettings(WorkerSettings):
     debounce_fragment_s: float = Field(1.8, alias="AGENT_DEBOUNCE_FRAGMENT_S", ge=0, le=60)
     burst_max_s: float = Field(10.0, alias="AGENT_BURST_MAX_S", ge=0, le=300)
     max_tool_steps: int = Field(6, alias="AGENT_MAX_TOOL_STEPS", ge=1, le=50)
-    max_tool_calls_per_round: int = Field(8, alias="AGENT_MAX_TOOL_CALLS_PER_STEP", ge=1, le=100)
+    # A burst holds up to 25 messages, each possibly one booking: a whole burst fits one step.
+    max_tool_calls_per_round: int = Field(25, alias="AGENT_MAX_TOOL_CALLS_PER_STEP", ge=1, le=100)
     context_tokens: int = Field(6000, alias="AGENT_CONTEXT_TOKENS", ge=1500, le=1_000_000)
     history_turns: int = Field(24, alias="AGENT_HISTORY_TURNS", ge=2, le=10_000)
     prune_every: int = Field(20, alias="AGENT_PRUNE_EVERY", ge=0)

@@ -43,7 +43,7 @@ class GraphOptions:
     model_label: str | None = None
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
-    max_tool_calls_per_round: int = 8
+    max_tool_calls_per_round: int = 25
 
 
 def calls_before(messages: list, first_input_id: str) -> list[ToolCall]:
@@ -58,20 +58,20 @@ def _digest(call: Mapping[str, Any]) -> str:
 
 
 def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any],
-             earlier: Sequence[Mapping[str, Any]]) -> str:
+             earlier: Sequence[Mapping[str, Any]] = ()) -> str:
     """The idempotency key of one tool call, stable across crashes and retries of its turn.
 
     It names the turn by its *first* input (stream sequence and message sid): a turn run
     again after a crash starts at the same input even when messages that arrived meanwhile
     join its burst (its last sequence moves; its first does not). Within the turn, a call
-    is told apart by what it asks (tool and arguments) and by how many identical calls came
-    before it, so the model making the same request again gets the same key, and two
-    different requests never share one.
+    is told apart by what it asks (tool and arguments) only: the model asking for the same
+    thing again in the same turn (a loop, or a plan redone because older tool results fell
+    out of its context) gets the same key, so a create happens once. Two different requests
+    never share a key. (`earlier` is accepted for callers that track the turn's calls.)
     """
     digest = _digest(call)
-    nth = sum(1 for other in earlier if _digest(other) == digest)
     first_sid = turn["message_sids"][0] if turn.get("message_sids") else ""
-    return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}:{nth}"
+    return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}"
 
 
 class TurnNodes:
@@ -184,8 +184,14 @@ class TurnNodes:
         results, records, changes = [], list(state.get("tool_calls") or []), {}
         asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
         # `after_chat` routes here only when the last message is an AIMessage that asks for tools.
-        for index, call in enumerate(cast(AIMessage, state["messages"][-1]).tool_calls):
-            if index >= self.options.max_tool_calls_per_round:
+        asked_before = {_digest(call) for call in asked}
+        new_calls = 0
+        for call in cast(AIMessage, state["messages"][-1]).tool_calls:
+            # A call the turn already made is answered again under the same key (cheap, and no
+            # second side effect); only new requests count toward the per-step cap.
+            repeat = _digest(call) in asked_before
+            new_calls += 0 if repeat else 1
+            if new_calls > self.options.max_tool_calls_per_round:
                 # A model asking for dozens of calls at once (a loop, or a hostile prompt) gets an
                 # answer for each, but only the first few run: a turn's work stays bounded.
                 metrics.TOOL_CALLS.labels("skipped", "error").inc()

@@ -93,3 +93,26 @@ async def test_a_calendar_down_for_longer_than_the_retry_budget_stops_the_turn_a
             with pytest.raises(DependencyUnavailable):
                 await Turns(agent.graph, conversation).say("book the dentist on Thursday at 10")
         assert llm.calls == 1  # the model was not told "your calendar isn't reachable"
+
+
+async def test_a_backlog_of_bookings_answered_as_one_burst_books_each_once(database_url, bus):
+    """After an outage a user's queued messages are answered as one burst; the offline model
+    redoes its plan when older tool results fall out of its context. Every booking must
+    exist exactly once (seen in the chaos suite: 6 copies each)."""
+    from tests.integration.test_agent_memory import Recorder, running_agent, send_text, wait_until
+    from shared.events import ReplyComposed
+
+    titles = [f"backlog item {n}" for n in range(14)]
+    async with calendar_rig(bus, database_url) as rig:
+        for n, title in enumerate(titles):  # written while no agent ran
+            await send_text(bus, OWNER_A, f"schedule {title} tomorrow at {8 + n % 10}")
+        settings = agent_settings(database_url, bus)
+        async with Recorder(bus) as seen, running_agent(bus, settings):
+            await wait_until(lambda: sum(len(r.data.in_reply_to) for r in seen.of(ReplyComposed)) >= len(titles),
+                             timeout=60)
+        now = datetime.now(ZoneInfo("UTC")).replace(tzinfo=None)
+        found = await rig.client.list(ListEvents(**rig.who(OWNER_A), start=now - timedelta(days=1),
+                                                 end=now + timedelta(days=3)))
+        summaries = sorted(e.summary.lower() for e in found.events)
+    assert len(summaries) == len(set(summaries))  # no booking twice
+    assert all(any(t in s for s in summaries) for t in titles), "; ".join(summaries)  # and none missing

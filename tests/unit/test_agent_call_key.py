@@ -22,16 +22,22 @@ def test_the_same_request_with_its_arguments_in_another_order_keeps_its_key():
     assert call_key("c1", turn(5, 5), CREATE, []) == call_key("c1", turn(5, 5), reordered, [])
 
 
-def test_different_requests_turns_and_repeats_get_different_keys():
+def test_different_requests_and_turns_get_different_keys():
     other = {**CREATE, "args": {**CREATE["args"], "start": "2026-12-03T11:00"}}
     keys = {
         call_key("c1", turn(5, 5), CREATE, []),
         call_key("c1", turn(5, 5), other, []),
         call_key("c1", turn(6, 6), CREATE, []),
         call_key("c2", turn(5, 5), CREATE, []),
-        call_key("c1", turn(5, 5), CREATE, [CREATE]),  # the same create asked for twice in one turn
     }
-    assert len(keys) == 5 and all(len(k) <= 200 for k in keys)
+    assert len(keys) == 4 and all(len(k) <= 200 for k in keys)
+
+
+def test_the_same_create_asked_for_again_in_one_turn_keeps_its_key():
+    """A model that redoes its plan (older tool results fell out of its context; seen in the
+    chaos suite after a Postgres outage, with bursts of 25 bookings) must not book twice."""
+    again = {**CREATE, "id": "call_7"}
+    assert call_key("c1", turn(5, 5), CREATE, []) == call_key("c1", turn(5, 5), again, [CREATE, CREATE])
 
 
 def test_calls_before_counts_only_the_current_turn():
