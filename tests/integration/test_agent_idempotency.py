@@ -99,8 +99,8 @@ async def test_a_backlog_of_bookings_answered_as_one_burst_books_each_once(datab
     """After an outage a user's queued messages are answered as one burst; the offline model
     redoes its plan when older tool results fall out of its context. Every booking must
     exist exactly once (seen in the chaos suite: 6 copies each)."""
-    from tests.integration.test_agent_memory import Recorder, running_agent, send_text, wait_until
     from shared.events import ReplyComposed
+    from tests.integration.test_agent_memory import Recorder, running_agent, send_text, wait_until
 
     titles = [f"backlog item {n}" for n in range(14)]
     async with calendar_rig(bus, database_url) as rig:
