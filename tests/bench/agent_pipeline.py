@@ -64,7 +64,7 @@ def services(work: Path, nats_url: str, database_url: str, gateway_port: int, em
 
 async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_url: str, users: int, messages: int,
                            think_s: float, agent_env: dict[str, str] | None = None,
-                           texts: tuple[str, ...] = MESSAGES) -> str:
+                           texts: tuple[str, ...] = MESSAGES, user_offset: int = 0) -> str:
     await migrate_agent(database_url)
     await migrate_calendar(database_url)
     gateway_port = free_port()
@@ -111,7 +111,7 @@ async def pipeline_latency(work: Path, nats_url: str, nats_pid: int, database_ur
                                                                            "nats-server": nats_pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             started = time.perf_counter()
-            await asyncio.gather(*(talk(f"+3461{i:07d}", random.Random(i)) for i in range(users)))
+            await asyncio.gather(*(talk(f"+3461{user_offset + i:07d}", random.Random(i)) for i in range(users)))
             elapsed = time.perf_counter() - started
             cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed * 100 for name, pid in pids.items()}
             load_after = os.getloadavg()[0]

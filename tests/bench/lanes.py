@@ -122,8 +122,11 @@ async def pipeline_bench(work: Path, runs: int, users: int, messages: int, think
                 await ensure_stream(Bus(nc).js, StreamSpec())
                 await nc.close()
                 print(f"\nRun {run + 1} of {runs}:\n")
+                (work / f"run{run}").mkdir(parents=True, exist_ok=True)
+                # New users each run: the agent's memory (Postgres) outlives each run's stream.
                 print(await pipeline_latency(work / f"run{run}", nats.url, nats.proc.pid,
-                                             postgres.url + "", users, messages, think_s), flush=True)
+                                             postgres.url, users, messages, think_s,
+                                             user_offset=1000 * run), flush=True)
             finally:
                 nats.stop()
     finally:
