@@ -46,8 +46,8 @@ async def replicas_bench(work: Path, users: int, messages: int, latencies: list[
             bus = Bus(nc)
             await ensure_stream(bus.js, StreamSpec())
             first = None
-            with llm_process(latency) as (llm_url, _):
-                fleet = AgentFleet(bus, postgres.url, llm_url, "sk-bench", work / f"logs-{latency}",
+            with llm_process(latency) as llm:
+                fleet = AgentFleet(bus, postgres.url, llm.base_url, llm.api_key, work / f"logs-{latency}",
                                    AGENT_CONCURRENCY=str(concurrency), LOG_LEVEL="warning", **extra_env)
                 try:
                     for count in counts:
