@@ -28,8 +28,10 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    """The stream, and every installed service's schema whose database URL is set, each
-    migrated as that service's role (<SERVICE>_DATABASE_URL, else DATABASE_URL): the migrations Job."""
+    """The stream; with DATABASE_ADMIN_URL, the services' roles (as `db-roles`); then every
+    installed service's schema whose database URL is set, each migrated as that service's
+    role (<SERVICE>_DATABASE_URL, else DATABASE_URL): the migrations Job."""
+    from switchboard.database_roles import provision_roles, roles_from_env
     from switchboard.provisioning import (
         ProvisionError,
         provision_stream,
@@ -42,6 +44,10 @@ def _provision(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(provision_stream(settings_from(os.environ)))
         print(f"{report} (ready)")
+        if os.environ.get("DATABASE_ADMIN_URL"):
+            roles = roles_from_env(os.environ, SERVICES)
+            asyncio.run(provision_roles(os.environ["DATABASE_ADMIN_URL"], roles))
+            print(f"database roles ready: {', '.join(role.role for role in roles)}")
         migrations = [(e.name, e.migrate, url) for e in SERVICES
                       if e.migrate and _importable(e.migrate) and (url := service_database_url(os.environ, e.name))]
         if migrations:
