@@ -83,6 +83,11 @@ async def migrate_all(roles: dict[str, str]) -> None:
 
 async def test_each_service_migrates_as_its_own_role_and_cannot_read_or_write_another_services_tables(roles):
     await migrate_all(roles)
+    await assert_isolated(roles)
+
+
+async def assert_isolated(roles: dict[str, str]) -> None:
+    """Each role: no special powers, owns its tables, reaches none of the others'."""
     for service, url in roles.items():
         [me] = await fetch(url, "SELECT current_user AS name, rolsuper, rolcreaterole, rolcreatedb "
                                 "FROM pg_roles WHERE rolname = current_user")
@@ -101,6 +106,31 @@ async def test_each_service_migrates_as_its_own_role_and_cannot_read_or_write_an
             await run(url, "CREATE SCHEMA sneaky")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await run(url, "CREATE TABLE public.sneaky (id int)")
+
+
+def bootstrap_sql() -> str:
+    """The SQL block under "Database roles" in docs/deploy.md, as written there."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    section = text[text.index("### Database roles"):]
+    block = section[section.index("```sql") + len("```sql"):]
+    return block[:block.index("```")]
+
+
+async def test_the_bootstrap_sql_in_the_deploy_docs_gives_the_same_isolation(database_url):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    database = database_url.rsplit("/", 1)[1]
+    # Roles are cluster-wide: this test's own names, on this test's own database.
+    sql = bootstrap_sql().replace("switchboard_", f"{prefix}_").replace("DATABASE switchboard", f"DATABASE {database}")
+    assert sql.count(f"CREATE ROLE {prefix}_") == 3
+    await run(database_url, sql)
+    passwords = {"audit": "audit-password", "agent": "agent-password", "calendar": "calendar-password"}
+    roles = {service: with_login(database_url, f"{prefix}_{service}", password) for service, password in passwords.items()}
+    try:
+        await migrate_all(roles)
+        await assert_isolated(roles)
+    finally:
+        names = ", ".join(f"{prefix}_{service}" for service in passwords)
+        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE {names}")
 
 
 async def test_a_new_table_in_a_services_schema_needs_no_new_grant_and_stays_private(roles):
@@ -189,3 +219,29 @@ async def test_a_service_given_a_superuser_url_in_production_exits_78_before_mig
     assert result.returncode == 78, output[-3000:]
     assert "refused_to_start" in output and "superuser" in output and "AUDIT_DATABASE_URL" in output
     assert await fetch(database_url, "SELECT nspname FROM pg_namespace WHERE nspname = 'audit'") == []  # refused before it created anything
+
+
+async def test_db_roles_then_provision_from_the_command_line(database_url: str, nats_server: NatsServer):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    roles = {service: with_login(database_url, f"{prefix}_{service}", uuid.uuid4().hex) for service in SCHEMAS}
+    env = {key: value for key, value in os.environ.items() if "DATABASE" not in key}
+    env.update(PYTHONPATH=str(REPO), NATS_URL=nats_server.url, STREAM_NAME=f"S{prefix}", DATABASE_ADMIN_URL=database_url)
+
+    def switchboard(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "switchboard", *args], env={**env, **extra},
+                              capture_output=True, text=True, timeout=scaled(120), stdin=subprocess.DEVNULL)
+
+    missing = await asyncio.to_thread(switchboard, "db-roles", AUDIT_DATABASE_URL=roles["audit"])
+    assert missing.returncode == 1 and "set AGENT_DATABASE_URL, CALENDAR_DATABASE_URL" in missing.stderr
+    urls = {f"{service.upper()}_DATABASE_URL": url for service, url in roles.items()}
+    try:
+        made = await asyncio.to_thread(switchboard, "db-roles", **urls)
+        assert made.returncode == 0, made.stderr
+        assert f"agent: role {prefix}_agent owns schema agent" in made.stdout
+        migrated = await asyncio.to_thread(switchboard, "provision", **{**urls, "DATABASE_ADMIN_URL": ""})
+        assert migrated.returncode == 0, migrated.stderr
+        assert "schemas migrated: audit, agent, calendar" in migrated.stdout
+        await assert_isolated(roles)
+    finally:
+        names = ", ".join(f"{prefix}_{service}" for service in SCHEMAS)
+        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE IF EXISTS {names}")

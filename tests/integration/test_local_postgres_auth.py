@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from switchboard.infra import LocalPostgres
+from switchboard.local_postgres import LocalPostgres
 
 
 async def connects(url: str) -> bool:
