@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from shared.settings import database_url_variables
 from switchboard.provisioning import CONNECT_TIMEOUT_S, ProvisionError
+from switchboard.scram import scram_verifier
 
 if TYPE_CHECKING:
     from switchboard.registry import ServiceEntry
@@ -76,7 +77,7 @@ def roles_from_env(env: Mapping[str, str], entries: Sequence[ServiceEntry]) -> l
 
 def role_sql(role: str, database: str, schemas: Sequence[str]) -> list[str]:
     """The statements that create or correct `role` and its `schemas` (no password)."""
-    role, database = _checked(role), _checked(database)
+    role, database = _checked(role), _quoted(database)
     statements = [
         f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
         f"THEN CREATE ROLE {role} LOGIN; END IF; END $$",
@@ -145,14 +146,22 @@ async def provision_roles(admin_url: str, roles: Sequence[ServiceRole]) -> None:
                 async with admin.transaction():
                     for statement in role_sql(role.role, database, role.schemas):
                         await admin.execute(statement)
-                    # format(%L) quotes the password on the server: no quoting of ours to get wrong.
+                    # A verifier, not the password (switchboard.scram); format(%L) quotes it on the server.
                     await admin.execute(await admin.fetchval(
-                        "SELECT format('ALTER ROLE %I WITH PASSWORD %L', $1::text, $2::text)", role.role, role.password
+                        "SELECT format('ALTER ROLE %I WITH PASSWORD %L', $1::text, $2::text)",
+                        role.role, scram_verifier(role.password),
                     ))
             except Exception as exc:
                 raise ProvisionError(f"{role.service}: could not set up role {role.role}: {exc}") from None
     finally:
         await admin.close()
+
+
+def _quoted(name: str) -> str:
+    """Any database name, as a quoted identifier."""
+    if not name or "\x00" in name:
+        raise ProvisionError(f"bad database name {name!r}")
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _checked(name: str) -> str:

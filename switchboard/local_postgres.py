@@ -19,6 +19,7 @@ from pathlib import Path
 
 from switchboard.infra import InfraError, _stop, _tail, _wait_until_serving, free_port
 from switchboard.listeners import owns_listener
+from switchboard.scram import scram_verifier
 
 POSTGRES_SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root
 SUPERUSER = "postgres"
@@ -145,11 +146,12 @@ class LocalPostgres:
         """
         if _read_password(self.credentials_file) is not None:
             return
-        password = secrets.token_hex(24)  # hex: safe inside a SQL literal
+        password = secrets.token_hex(24)  # hex: safe in a URL
         result = subprocess.run(
             [str(_postgres_bin("postgres")), "--single", "-D", str(self.data_dir), "-c", "exit_on_error=true",
              "-c", "password_encryption=scram-sha-256", "postgres"],
-            input=f"ALTER ROLE {SUPERUSER} WITH PASSWORD '{password}'\n", user=user, capture_output=True, text=True,
+            input=f"ALTER ROLE {SUPERUSER} WITH PASSWORD '{scram_verifier(password)}'\n", user=user,
+            capture_output=True, text=True,
         )
         if result.returncode != 0:
             raise InfraError(f"could not set the Postgres superuser's password:\n{result.stdout}\n{result.stderr}")

@@ -97,3 +97,19 @@ def test_under_up_each_service_gets_its_own_database_url_and_no_one_else_gets_an
     env = {service.name: service.env for service in stack.services}
     assert "DATABASE_URL" not in env["gateway"] and "DATABASE_URL" not in stack.env
     assert (env["agent"]["DATABASE_URL"], env["audit"]["DATABASE_URL"]) == ("a", "b")
+
+
+def test_the_scram_verifier_has_postgres_shape_and_never_holds_the_password():
+    from switchboard.scram import scram_verifier
+
+    verifier = scram_verifier("s3cret-password", salt=b"0123456789abcdef")
+    assert verifier == scram_verifier("s3cret-password", salt=b"0123456789abcdef")
+    assert verifier.startswith("SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$") and "s3cret" not in verifier
+    assert scram_verifier("s3cret-password") != scram_verifier("s3cret-password")  # a new salt each time
+    with pytest.raises(ValueError):
+        scram_verifier("pässword")
+
+
+def test_any_database_name_is_quoted():
+    sql = role_sql("switchboard_agent", 'switch-board"prod', ["agent"])
+    assert 'GRANT CONNECT, TEMPORARY ON DATABASE "switch-board""prod" TO switchboard_agent' in sql
