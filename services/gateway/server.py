@@ -1,9 +1,13 @@
-"""How the gateway serves HTTP: uvicorn, with bounds on what one slow client can hold.
+"""How the gateway serves HTTP: uvicorn, with bounds on what slow clients can hold.
 
-uvicorn times out idle keep-alive connections and caps concurrency, but it waits forever
-for a request's head (request line and headers) and has no size limit on it with the
-httptools parser. `GuardedHttpToolsProtocol` adds both; the body is bounded in the app
-(GATEWAY_BODY_TIMEOUT_S, GATEWAY_MAX_BODY_BYTES).
+uvicorn times out idle keep-alive connections, but it waits forever for a request's head
+(request line and headers) and has no size limit on it with the httptools parser, and its
+own `limit_concurrency` counts every open connection, so hung clients past the limit turn
+real webhooks away with 503s. `GuardedHttpToolsProtocol` adds a deadline and a size cap
+on the head, and caps open connections per process by giving the slot of the client that
+has kept the gateway waiting longest to the new one (`services.gateway.connections`).
+The body is bounded in the app (GATEWAY_BODY_TIMEOUT_S, GATEWAY_MAX_BODY_BYTES), and so
+is the number of webhooks being stored at once (GATEWAY_LIMIT_CONCURRENCY).
 """
 
 from __future__ import annotations
@@ -15,9 +19,8 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.gateway.config import GatewaySettings
-from shared.logging import get_logger
-
-log = get_logger(__name__)
+from services.gateway.connections import BUSY, ConnectionGuard, connection_cap
+from services.gateway.tally import CLIENTS_DROPPED
 
 SLOW_HEAD = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 LARGE_HEAD = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
@@ -32,12 +35,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout_s: float = 10.0
     max_header_bytes: int = 16 * 1024
+    guard: ConnectionGuard = ConnectionGuard(1_000_000)  # server_config gives each server its own
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_deadline: asyncio.TimerHandle | None = None
         self._reading_head = False
         self._head_bytes = 0
+        self._request_begun = False
         super().connection_made(transport)
+        self._admitted = self.guard.admit(self)
+        if not self._admitted:
+            transport.write(BUSY)
+            transport.close()
+            return
         self._start_head()
 
     def _start_head(self) -> None:
@@ -52,6 +62,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_deadline = None
 
     def data_received(self, data: bytes) -> None:
+        if not self._request_begun and self._admitted:
+            self._request_begun = True
+            self.guard.started(self)
         super().data_received(data)
         # Still in the head after parsing this chunk: all of it was head.
         if self._reading_head and not self.transport.is_closing():
@@ -67,9 +80,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._end_head()
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self._admitted:
+            self.guard.busy(self)  # the whole request is here; the app answers it
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._admitted and not self.transport.is_closing() and not self.pipeline:
+            self._request_begun = False
+            self.guard.wait(self, started=False)  # idle keep-alive until the next request
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        if self._admitted:
+            self._admitted = False
+            self.guard.closed(self)
         super().connection_lost(exc)
+
+    def drop(self, response: bytes | None) -> None:
+        """Make room for a new connection (the guard has already counted this one out)."""
+        self._admitted = False
+        self._end_head()
+        if not self.transport.is_closing():
+            if response:
+                self.transport.write(response)
+            self.transport.close()
 
     def _head_too_slow(self) -> None:
         self._head_deadline = None
@@ -77,7 +113,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, response: bytes, event: str) -> None:
         self._end_head()
-        log.info(event, header_timeout_s=self.header_timeout_s, max_header_bytes=self.max_header_bytes)
+        CLIENTS_DROPPED.note(event, header_timeout_s=self.header_timeout_s, max_header_bytes=self.max_header_bytes)
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
@@ -88,7 +124,11 @@ def server_config(app: ASGIApp, settings: GatewaySettings) -> uvicorn.Config:
     protocol = type(
         "GatewayHttpProtocol",
         (GuardedHttpToolsProtocol,),
-        {"header_timeout_s": settings.header_timeout_s, "max_header_bytes": settings.max_header_bytes},
+        {
+            "header_timeout_s": settings.header_timeout_s,
+            "max_header_bytes": settings.max_header_bytes,
+            "guard": ConnectionGuard(connection_cap(settings.max_connections)),
+        },
     )
     return uvicorn.Config(
         app,
@@ -99,6 +139,6 @@ def server_config(app: ASGIApp, settings: GatewaySettings) -> uvicorn.Config:
         log_level="warning",
         timeout_graceful_shutdown=int(settings.drain_timeout_s),
         timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
-        limit_concurrency=settings.limit_concurrency,
+        limit_concurrency=None,  # see the module docstring: the guard and the app bound load instead
         proxy_headers=False,  # forwarded headers are judged by SignedUrl, per TRUSTED_PROXIES
     )
