@@ -29,7 +29,7 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from services.gateway.config import GatewaySettings
 from services.gateway.seen import SeenMessages, SeenUnavailable
 from services.gateway.signature import FormParams, MalformedForm, SignatureCheck, SignedUrl, parse_form
-from services.gateway.tally import CLIENTS_DROPPED
+from services.gateway.tally import REQUESTS_DROPPED
 from services.gateway.webhooks import BadWebhook, delivery_status_changed, message_received
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
@@ -163,11 +163,11 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
             return _text(413, f"request body over {settings.max_body_bytes} bytes")
         except TimeoutError:
             outcome["timeout"].inc()
-            CLIENTS_DROPPED.note("webhook_body_timeout", endpoint=hook.endpoint, timeout_s=settings.body_timeout_s)
+            REQUESTS_DROPPED.note("body_timeout", endpoint=hook.endpoint, timeout_s=settings.body_timeout_s)
             return _text(408, f"request body not received within {settings.body_timeout_s:g}s", Connection="close")
         except ClientDisconnect:
             outcome["disconnected"].inc()
-            CLIENTS_DROPPED.note("webhook_client_disconnected", endpoint=hook.endpoint)
+            REQUESTS_DROPPED.note("hung_up", endpoint=hook.endpoint)
             return Response(status_code=400)  # nobody is listening; uvicorn drops it
         try:
             params = parse_form(body)

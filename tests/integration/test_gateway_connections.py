@@ -100,6 +100,35 @@ async def test_a_slow_head_is_answered_408_and_dropped_while_webhooks_go_on(bus)
     assert idle_answer.startswith(b"HTTP/1.1 408 ")
 
 
+async def test_a_webhook_whose_body_comes_after_its_head_is_stored(bus):
+    """The app starts once the body is whole; a body in a later packet must still get there."""
+    async with serving(bus) as (port, base):
+        body, headers = signed(TOKEN, f"{base}/twilio/messages", inbound_form("in two parts"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            (f"POST /twilio/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+             f"Content-Type: {headers['Content-Type']}\r\nX-Twilio-Signature: {headers['X-Twilio-Signature']}\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode()
+        )
+        await writer.drain()
+        writer.write(body[:10])
+        await writer.drain()
+        writer.write(body[10:])
+        answer = await read_until_closed(reader)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_declared_body_over_the_limit_is_413_without_waiting_for_it(bus):
+    async with serving(bus, GATEWAY_MAX_BODY_BYTES="2048") as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head(4096) + b"MessageSid=SM1")  # the rest never comes
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), SAFETY_S)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
 async def test_an_oversized_head_is_431(bus):
     async with serving(bus, GATEWAY_MAX_HEADER_BYTES=2048) as (port, base):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -112,9 +141,9 @@ async def test_an_oversized_head_is_431(bus):
 
 
 async def test_a_client_that_hangs_up_mid_body_is_one_debug_line_not_a_traceback(bus, caplog):
-    counter = {"endpoint": "messages", "outcome": "disconnected"}
-    before = REGISTRY.get_sample_value("switchboard_webhooks_total", counter) or 0
-    caplog.set_level(logging.INFO)
+    counter = {"reason": "hung_up"}
+    before = REGISTRY.get_sample_value("switchboard_gateway_requests_dropped_total", counter) or 0
+    caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
         async with serving(bus) as (port, base):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -123,13 +152,13 @@ async def test_a_client_that_hangs_up_mid_body_is_one_debug_line_not_a_traceback
             writer.close()
             await writer.wait_closed()
             for _ in range(SAFETY_S * 100):
-                if (REGISTRY.get_sample_value("switchboard_webhooks_total", counter) or 0) > before:
+                if (REGISTRY.get_sample_value("switchboard_gateway_requests_dropped_total", counter) or 0) > before:
                     break
                 await asyncio.sleep(0.01)
             await a_valid_webhook_is_answered(base)
-    disconnects = [entry for entry in logs if entry["event"] == "webhook_client_disconnected"]
-    assert len(disconnects) == 1
-    assert disconnects[0]["log_level"] == "debug" and "exc_info" not in disconnects[0]
+    hang_ups = [entry for entry in logs if entry["event"] == "request_dropped"]
+    assert [(e["reason"], e["log_level"]) for e in hang_ups] == [("hung_up", "debug")]
+    assert "exc_info" not in hang_ups[0]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
