@@ -114,14 +114,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._cancel_deadline()
             held, self._held = self._held, None
             super()._start_asgi_task(*held)  # type: ignore[arg-type]
-        if self._admitted:
+        if self._admitted and not self.cycle.response_complete:
             self.guard.busy(self)  # the whole request is here; the app answers it
 
     def on_response_complete(self) -> None:
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was all here (413, 408): the rest is never read, and a
+            # client still sending it would otherwise keep the connection past every deadline.
+            self.transport.close()
         super().on_response_complete()
         if self._admitted and not self.transport.is_closing() and not self.pipeline:
             self._request_begun = False
             self.guard.wait(self, started=False)  # idle keep-alive until the next request
+
+    def shutdown(self) -> None:
+        if self._held is not None:  # the app never saw it: 503, and the client retries
+            self._held = None
+            self._refuse_quietly(BUSY)
+            return
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._held is not None or (self._reading_head and self._request_begun and self._admitted):
@@ -148,9 +159,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(TIMED_OUT, reason)
 
     def _refuse(self, response: bytes, reason: str) -> None:
+        REQUESTS_DROPPED.note(reason, header_timeout_s=self.header_timeout_s, body_timeout_s=self.body_timeout_s)
+        self._refuse_quietly(response)
+
+    def _refuse_quietly(self, response: bytes) -> None:
         self._held = None
         self._cancel_deadline()
-        REQUESTS_DROPPED.note(reason, header_timeout_s=self.header_timeout_s, body_timeout_s=self.body_timeout_s)
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
