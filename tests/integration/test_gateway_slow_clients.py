@@ -40,6 +40,14 @@ def requests_dropped(reason: str) -> float:
     return REGISTRY.get_sample_value("switchboard_gateway_requests_dropped_total", {"reason": reason}) or 0
 
 
+def async_true(condition):
+    """`condition` as the coroutine function `eventually` polls."""
+    async def check() -> object:
+        return condition()
+
+    return check
+
+
 def outcomes(outcome: str) -> float:
     return REGISTRY.get_sample_value("switchboard_webhooks_total", {"endpoint": "messages", "outcome": outcome}) or 0
 
@@ -104,7 +112,8 @@ async def test_webhooks_past_the_store_limit_get_a_fast_503(bus, nats_server):
             os.kill(nats_server.proc.pid, signal.SIGSTOP)
             try:
                 waiting = asyncio.create_task(client.post(f"{base}/twilio/messages", content=first[0], headers=first[1]))
-                await eventually(async_true(lambda: in_flight_storing(base)), SAFETY_S, "the first webhook to wait on NATS")
+                await eventually(async_true(lambda: REGISTRY.get_sample_value("switchboard_webhooks_storing")), SAFETY_S,
+                                 "the first webhook to be read, checked and waiting on NATS")
                 turned_away = await client.post(f"{base}/twilio/messages", content=second[0], headers=second[1])
                 assert not waiting.done()
             finally:
@@ -113,18 +122,6 @@ async def test_webhooks_past_the_store_limit_get_a_fast_503(bus, nats_server):
     assert turned_away.status_code == 503 and turned_away.headers["retry-after"] == "1"
     assert outcomes("busy") == busy_before + 1
     assert stored.status_code == 200
-
-
-def in_flight_storing(_: str) -> bool:
-    """The webhook has been read and checked: it is in `store`, waiting on NATS."""
-    return bool(REGISTRY.get_sample_value("switchboard_webhooks_storing") or 0)
-
-
-def async_true(condition):
-    async def check() -> object:
-        return condition()
-
-    return check
 
 
 async def test_hang_ups_are_counted_and_logged_without_a_traceback(bus, caplog):
