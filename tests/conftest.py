@@ -21,6 +21,7 @@ from shared.stream import StreamSpec, ensure_stream
 from switchboard.cluster import NatsCluster
 from switchboard.infra import NatsServer
 from switchboard.local_postgres import LocalPostgres
+from tests.waiting import scaled
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +89,7 @@ def stream_spec() -> StreamSpec:
 async def bus(nats_server: NatsServer, stream_spec: StreamSpec):
     """A connected bus with the stream provisioned."""
     nc = await connect(nats_server.url, "test", wait=False)
-    the_bus = Bus(nc, stream=stream_spec.name, publish_timeout_s=2.0)
+    the_bus = Bus(nc, stream=stream_spec.name, publish_timeout_s=scaled(2.0) * 3)  # a busy machine's fsync
     await ensure_stream(the_bus.js, stream_spec)
     try:
         yield the_bus
