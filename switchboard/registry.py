@@ -125,8 +125,14 @@ class StackPlan:
     env: Mapping[str, str]  # what every service shares, exports included
 
 
-def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome) -> StackPlan:
-    """Choose every entry's port and build its environment from `shared_env`."""
+def plan(
+    entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome,
+    own_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> StackPlan:
+    """Choose every entry's port and build its environment from `shared_env`.
+
+    `own_env` adds variables for one entry only (its NATS identity under `up`).
+    """
     env = dict(shared_env)
     ports = {entry.name: _port_for(entry, entries, env, home) for entry in entries}
     for entry in entries:
@@ -136,6 +142,7 @@ def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: S
     planned = []
     for entry in entries:
         own = {name: _fill(template, env, entry) for name, template in entry.env.items()}
+        own.update((own_env or {}).get(entry.name, {}))
         if entry.port_env and ports[entry.name] is not None:
             own[entry.port_env] = str(ports[entry.name])
         planned.append(PlannedService(entry, ports[entry.name], {**env, **own}))

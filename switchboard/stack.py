@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
+from shared.nats_permissions import ADMIN
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
 from switchboard.keeper import InfraKeeper, keep_running
@@ -72,7 +73,7 @@ def run_up(
             try:
                 servers.start()
                 shared_env = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
-                stack = plan(entries, shared_env, home)
+                stack = plan(entries, shared_env, home, {e.name: servers.nats_env(e.name) for e in entries})
                 return asyncio.run(_supervise(stack, home, servers, sandbox, printer))
             except KeyboardInterrupt:
                 printer.note("interrupted while starting")
@@ -99,7 +100,7 @@ async def _prepare(
     shared = {**LOCAL_DEFAULTS, **env, "NATS_URL": servers.nats_url}
     if servers.cluster and not env.get("STREAM_REPLICAS"):
         shared["STREAM_REPLICAS"] = "3"
-    printer.note(str(await provision_stream(settings_from(shared))))
+    printer.note(str(await provision_stream(settings_from({**shared, **servers.nats_env(ADMIN)}))))
     database_url = servers.postgres_url
     if servers.local_postgres:
         database_url = await ensure_database(servers.postgres_url, LOCAL_DATABASE)
@@ -146,6 +147,9 @@ async def _announce_when_ready(
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
+    admin = servers.nats_env(ADMIN)
+    if admin:  # the operator's NATS identity, for the CLI tools (stack.json is owner-only)
+        facts.update(nats_user=admin["NATS_USER"], nats_password=admin["NATS_PASSWORD"])
     if servers.nats_monitor_url:
         facts["nats_monitor_url"] = servers.nats_monitor_url
     home.write_stack(facts)
