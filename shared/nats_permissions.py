@@ -95,7 +95,8 @@ def _bucket(stream: str, bucket: str, *, keys: str = ">", listing: bool = False)
     ]
     if listing:  # `keys()` reads through a short-lived ordered consumer
         subjects += [f"$JS.API.CONSUMER.CREATE.{kv_stream}", f"$JS.API.CONSUMER.CREATE.{kv_stream}.>",
-                     f"$JS.API.CONSUMER.DELETE.{kv_stream}.>", f"$JS.FC.{kv_stream}.>"]
+                     f"$JS.API.CONSUMER.INFO.{kv_stream}.>", f"$JS.API.CONSUMER.DELETE.{kv_stream}.>",
+                     f"$JS.FC.{kv_stream}.>"]
     return subjects
 
 
@@ -104,7 +105,6 @@ def _consumer(stream: str, durable: str, *, filtered: bool = False) -> list[str]
     api = "$JS.API.CONSUMER"
     subjects = [
         f"{api}.CREATE.{stream}.{durable}",
-        f"{api}.DURABLE.CREATE.{stream}.{durable}",
         f"{api}.INFO.{stream}.{durable}",
         f"{api}.MSG.NEXT.{stream}.{durable}",
         f"{api}.UNPIN.{stream}.{durable}",
