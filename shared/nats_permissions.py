@@ -110,8 +110,8 @@ def _consumer(stream: str, durable: str, *, filtered: bool = False) -> list[str]
         f"{api}.UNPIN.{stream}.{durable}",
         f"$JS.ACK.{stream}.{durable}.>",
     ]
-    if filtered:  # nats-py puts a single filter subject into the create subject
-        subjects.append(f"{api}.CREATE.{stream}.{durable}.>")
+    if filtered:  # nats-py's add_consumer: the filter in the create subject, or the older durable API
+        subjects += [f"{api}.CREATE.{stream}.{durable}.>", f"{api}.DURABLE.CREATE.{stream}.{durable}"]
     return subjects
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
 from shared.nats_permissions import ADMIN
+from shared.nats_permissions import SERVICES as NATS_SERVICES
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
 from switchboard.keeper import InfraKeeper, keep_running
@@ -73,7 +74,8 @@ def run_up(
             try:
                 servers.start()
                 shared_env = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
-                stack = plan(entries, shared_env, home, {e.name: servers.nats_env(e.name) for e in entries})
+                identities = {e.name: servers.nats_env(e.name) for e in entries if e.name in NATS_SERVICES}
+                stack = plan(entries, shared_env, home, identities)
                 return asyncio.run(_supervise(stack, home, servers, sandbox, printer))
             except KeyboardInterrupt:
                 printer.note("interrupted while starting")

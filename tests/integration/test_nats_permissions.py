@@ -9,22 +9,28 @@ these permissions: tests/integration/test_agent_stack.py and tests/e2e/test_up.p
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
 import pytest
+import yaml
 from nats.errors import Error as NatsError
 
 from shared.bus import NatsAccess, PublishFailed
 from shared.calendar import CalendarClient, CalendarUnreachable, CreateEvent, ListEvents
 from shared.events import MessageReceived, MessageReceivedData, ReplyComposed, ReplyComposedData
 from shared.ids import conversation_id
-from shared.nats_permissions import SERVICES
+from shared.nats_permissions import IDENTITIES, SERVICES, inbox_prefix, password_variable
+from switchboard.infra import NatsServer
 from tests.fakes.calendar_rig import BUSINESS, OWNER_A, OWNER_B, calendar_rig
 from tests.waiting import scaled
 
 ATTACKER = "+34600999888"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def stored(nats_) -> int:
@@ -133,3 +139,38 @@ async def test_no_identity_but_the_calendar_can_take_calendar_requests(authorize
         created = await agent.create(CreateEvent(**who(OWNER_A), summary="Lunch", start="2026-12-01T13:00"))
         assert created.event.summary == "Lunch"
     assert all(subject.startswith("_INBOX_agent.") for subject in heard), heard  # only the agent's own inbox
+
+
+async def test_the_deploy_values_configure_a_server_with_the_same_users(tmp_path, monkeypatch):
+    """deploy/nats/values-auth.yaml, rendered as the NATS chart renders it (JSON, `<< $VAR >>`
+    unquoted so nats-server reads the password from its environment), on a real server."""
+    values = yaml.safe_load((ROOT / "deploy" / "nats" / "values-auth.yaml").read_text())
+    text = json.dumps(values["config"]["merge"], indent=2)
+    text = re.sub(r'"<< (\$[A-Z_]+) >>"', r"\1", text)
+    passwords = {identity: uuid.uuid4().hex for identity in IDENTITIES}
+    for identity, password in passwords.items():
+        monkeypatch.setenv(password_variable(identity), password)
+    (tmp_path / "nats.conf").write_text(text)
+    server = NatsServer(tmp_path / "nats", config_file=tmp_path / "nats.conf").start()
+    try:
+        errors: list[str] = []
+
+        async def record(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        gateway = await nats.connect(server.url, user="gateway", password=passwords["gateway"], error_cb=record,
+                                     inbox_prefix=inbox_prefix("gateway"), allow_reconnect=False)
+        await gateway.publish("wa.received.c1", b"{}")
+        await gateway.publish("wa.reply.c1", b"{}")
+        await gateway.flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + scaled(5)
+        while not errors and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert errors == ['nats: permissions violation for publish to "wa.reply.c1"']
+        await gateway.close()
+        with pytest.raises(NatsError, match="Authorization Violation"):
+            await nats.connect(server.url, user="gateway", password=passwords["agent"], allow_reconnect=False,
+                               max_reconnect_attempts=1)
+    finally:
+        server.stop()
