@@ -187,3 +187,20 @@ def test_only_switchboard_pods_reach_the_client_port_and_only_nats_the_route_por
         for workload in workloads(rendered[overlay]):
             labels = workload["spec"]["template"]["metadata"]["labels"]
             assert labels.get("app.kubernetes.io/part-of") == "switchboard", workload["metadata"]["name"]
+
+
+# --- docker-compose ---------------------------------------------------------------------------
+
+
+def test_compose_runs_nats_with_the_same_users_and_each_service_as_its_own():
+    compose = yaml.safe_load((NATS_DEPLOY.parents[1] / "docker-compose.yml").read_text())
+    nats = compose["services"]["nats"]
+    assert "./deploy/nats/compose-auth.conf:/etc/nats/auth.conf:ro" in nats["volumes"]
+    assert "--config=/etc/nats/auth.conf" in nats["command"]
+    for identity in IDENTITIES:
+        variable = f"NATS_{identity.upper()}_PASSWORD"
+        assert f"${{{variable}:?" in nats["environment"][password_variable(identity)]
+        workload = compose["services"]["migrate" if identity == "admin" else identity]
+        assert workload["environment"]["NATS_USER"] == identity
+        assert workload["environment"]["NATS_PASSWORD"].startswith(f"${{{variable}:?")
+    assert "NATS_USER" not in compose["services"]["sandbox"]["environment"]

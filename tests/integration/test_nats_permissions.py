@@ -141,12 +141,19 @@ async def test_no_identity_but_the_calendar_can_take_calendar_requests(authorize
     assert all(subject.startswith("_INBOX_agent.") for subject in heard), heard  # only the agent's own inbox
 
 
-async def test_the_deploy_values_configure_a_server_with_the_same_users(tmp_path, monkeypatch):
-    """deploy/nats/values-auth.yaml, rendered as the NATS chart renders it (JSON, `<< $VAR >>`
-    unquoted so nats-server reads the password from its environment), on a real server."""
+def deployed_config(source: str) -> str:
+    """The users of the cluster (deploy/nats/values-auth.yaml rendered as the NATS chart renders
+    it: JSON, `<< $VAR >>` unquoted) or of docker-compose (deploy/nats/compose-auth.conf)."""
+    if source == "compose":
+        return (ROOT / "deploy" / "nats" / "compose-auth.conf").read_text()
     values = yaml.safe_load((ROOT / "deploy" / "nats" / "values-auth.yaml").read_text())
-    text = json.dumps(values["config"]["merge"], indent=2)
-    text = re.sub(r'"<< (\$[A-Z_]+) >>"', r"\1", text)
+    return re.sub(r'"<< (\$[A-Z_]+) >>"', r"\1", json.dumps(values["config"]["merge"], indent=2))
+
+
+@pytest.mark.parametrize("source", ["helm", "compose"])
+async def test_the_deploy_configurations_give_a_server_the_same_users(source, tmp_path, monkeypatch):
+    """nats-server reads each password from its environment, as in the cluster and under compose."""
+    text = deployed_config(source)
     passwords = {identity: uuid.uuid4().hex for identity in IDENTITIES}
     for identity, password in passwords.items():
         monkeypatch.setenv(password_variable(identity), password)
