@@ -60,6 +60,9 @@ async def connect_once(url: str, name: str, access: NatsAccess | None = None) ->
             allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet,
         )
     except Exception as exc:
+        if "Authorization Violation" in str(exc):
+            who = f"as NATS_USER={access.user}" if access and access.user else "without NATS_USER/NATS_PASSWORD"
+            raise ProvisionError(f"NATS at {url} refused to let us in {who}: {exc}") from None
         raise ProvisionError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
 
 

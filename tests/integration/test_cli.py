@@ -140,4 +140,5 @@ async def test_operator_commands_use_the_admin_identity_of_the_running_stack(aut
     assert found.returncode == 0, found.stderr
     assert "0 dead letter(s) open" in found.stdout
     refused = await run(env={**env, "SWITCHBOARD_HOME": str(tmp_path / "elsewhere"), "NATS_URL": authorized_nats.server.url})
-    assert refused.returncode == 1 and "Authorization Violation" in refused.stderr
+    assert refused.returncode == 1 and "refused to let us in without NATS_USER/NATS_PASSWORD" in refused.stderr
+    assert "Authorization Violation" in refused.stderr
