@@ -82,7 +82,7 @@ class Permissions:
         return config
 
 
-def _bucket(stream: str, bucket: str, *, keys: str = ">", listing: bool = False) -> list[str]:
+def _bucket(bucket: str, *, keys: str = ">", listing: bool = False) -> list[str]:
     """Open (or create), read and write one key-value bucket; `keys` limits the writes."""
     kv_stream = f"KV_{bucket}"
     subjects = [
@@ -119,8 +119,8 @@ def _ordered_stage(service: str, stream: str, partitions: int) -> list[str]:
     kind = ORDERED_STAGES[service]
     stage = f"{service}-{kind}"
     subjects = [
-        *_bucket(stream, f"{stream}_PROGRESS", keys=f"{stage}.>"),
-        *_bucket(stream, f"{stream}_MEMBERS_{service}_{kind}", listing=True),
+        *_bucket(f"{stream}_PROGRESS", keys=f"{stage}.>"),
+        *_bucket(f"{stream}_MEMBERS_{service}_{kind}", listing=True),
     ]
     for partition in range(partitions):
         subjects += _consumer(stream, f"{stage}-p{partition:03d}")
@@ -146,9 +146,9 @@ def permissions(identity: str, stream: str = "WHATSAPP", partitions: int = 16) -
     if identity in ORDERED_STAGES:
         publish += [*_reads_stream(stream), *_ordered_stage(identity, stream, partitions)]
     if identity == "gateway":
-        publish += _bucket(stream, GATEWAY_BUCKET)
+        publish += _bucket(GATEWAY_BUCKET)
     if identity == "outbound":
-        publish += _bucket(stream, OUTBOUND_BUCKET)
+        publish += _bucket(OUTBOUND_BUCKET)
     if identity == "agent":
         publish += [f"{SUBJECT_PREFIX}.{endpoint}" for endpoint in ENDPOINTS]
     if identity == "audit":

@@ -30,6 +30,7 @@ from tests.deploy.manifests import (
     selects,
     workloads,
 )
+from tests.deploy.source import consumers_of
 from tests.deploy.test_schemas import problems
 
 overlays = pytest.mark.parametrize("overlay", OVERLAYS)
@@ -204,3 +205,14 @@ def test_compose_runs_nats_with_the_same_users_and_each_service_as_its_own():
         assert workload["environment"]["NATS_USER"] == identity
         assert workload["environment"]["NATS_PASSWORD"].startswith(f"${{{variable}:?")
     assert "NATS_USER" not in compose["services"]["sandbox"]["environment"]
+
+
+def test_each_service_may_pull_from_exactly_the_consumers_its_code_creates():
+    env = generator().config_env()
+    stream, partitions = env["STREAM_NAME"], int(env["PARTITIONS"])
+    rules = table(stream, partitions)
+    prefix = f"$JS.API.CONSUMER.MSG.NEXT.{stream}."
+    for service in SERVICES:
+        allowed = {subject.removeprefix(prefix) for subject in rules[service].publish if subject.startswith(prefix)}
+        created = set().union(*(use.names(partitions) for use in consumers_of(service)))
+        assert allowed == created, service

@@ -102,3 +102,13 @@ def test_up_makes_new_passwords_every_run_in_an_owner_only_file(tmp_path):
     users = json.loads(path.read_text())["authorization"]["users"]
     assert {u["user"]: u["password"] for u in users} == first.passwords
     assert first.env("agent") == {"NATS_USER": "agent", "NATS_PASSWORD": first.passwords["agent"]}
+
+
+def test_the_table_names_the_buckets_and_consumers_the_services_use():
+    from services.audit.service import DURABLE
+    from services.gateway.seen import BUCKET as SEEN
+    from services.outbound.ledger import BUCKET as SENT
+    from shared import nats_permissions
+
+    assert (nats_permissions.AUDIT_DURABLE, nats_permissions.GATEWAY_BUCKET, nats_permissions.OUTBOUND_BUCKET) == (
+        DURABLE, SEEN, SENT)
