@@ -21,7 +21,8 @@ from shared.bus import Bus, NatsAccess, connect
 from shared.nats_permissions import ADMIN
 from shared.stream import StreamSpec, ensure_stream
 from switchboard.cluster import NatsCluster
-from switchboard.infra import LocalPostgres, NatsServer
+from switchboard.infra import NatsServer
+from switchboard.local_postgres import LocalPostgres
 from switchboard.nats_auth import LocalNatsUsers
 
 

@@ -48,6 +48,14 @@ def auth_values() -> dict:
     return yaml.safe_load((NATS_DEPLOY / "values-auth.yaml").read_text())
 
 
+# Workloads that never talk to NATS, and so get no identity: db-roles only creates Postgres roles.
+WITHOUT_NATS = frozenset({"db-roles"})
+
+
+def nats_workloads(manifests: list[Manifest]) -> list[Manifest]:
+    return [w for w in workloads(manifests) if w["metadata"]["name"] not in WITHOUT_NATS]
+
+
 def identity_of(workload: Manifest) -> str:
     if workload["kind"] == "Job":
         return "admin"
@@ -98,7 +106,7 @@ def test_each_workload_connects_as_its_own_user_with_its_own_secret(rendered, ov
     manifests = rendered[overlay]
     data = config(manifests)
     seen = set()
-    for workload in workloads(manifests):
+    for workload in nats_workloads(manifests):
         identity = identity_of(workload)
         for container in pod_spec(workload)["containers"]:
             assert env_value(container, "NATS_USER", data) == identity, workload["metadata"]["name"]
@@ -107,6 +115,11 @@ def test_each_workload_connects_as_its_own_user_with_its_own_secret(rendered, ov
         seen.add(identity)
     assert seen == set(IDENTITIES), "every identity of the table is used by exactly the workload named for it"
     assert seen - {"admin"} == set(SERVICES)
+    for workload in workloads(manifests):
+        if workload["metadata"]["name"] in WITHOUT_NATS:  # no NATS credential where none is needed
+            for container in pod_spec(workload)["containers"]:
+                names = {e["name"] for e in container.get("env", [])}
+                assert not names & {"NATS_USER", "NATS_PASSWORD"}, workload["metadata"]["name"]
 
 
 @overlays
@@ -115,7 +128,7 @@ def test_services_reach_nats_over_tls_and_check_its_certificate(rendered, overla
     data = config(manifests)
     assert urlsplit(data["NATS_URL"]).scheme == "tls"
     ca_file = data["NATS_TLS_CA_FILE"]
-    for workload in workloads(manifests):
+    for workload in nats_workloads(manifests):
         spec = pod_spec(workload)
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         for container in spec["containers"]:
