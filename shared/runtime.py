@@ -49,7 +49,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     try:
-        nc = await connect(settings.nats_url, service, stop=stop)
+        nc = await connect(settings.nats_url, service, stop=stop, access=settings.nats_access())
     except Stopped:
         log.info("worker_stopped_before_start")
         return

@@ -89,8 +89,9 @@ def _importable(reference: str) -> bool:
 
 
 def _environment() -> dict[str, str]:
-    """The environment, with NATS_URL, DATABASE_URL and STREAM_NAME taken from a running
-    `switchboard up` when they are not set (so operator commands work beside `make up`)."""
+    """The environment, with NATS_URL, STREAM_NAME, the operator's NATS identity and the
+    services' database URLs taken from a running `switchboard up` when they are not set
+    (so operator commands work beside `make up`)."""
     from switchboard.home import StackHome
 
     env = dict(os.environ)
@@ -101,6 +102,9 @@ def _environment() -> dict[str, str]:
     for variable, fact in (("NATS_URL", "nats_url"), ("STREAM_NAME", "stream")):
         if not env.get(variable) and facts.get(fact):
             env[variable] = str(facts[fact])
+    # The operator's NATS identity of this run, for the stack's own server only.
+    if not env.get("NATS_USER") and facts.get("nats_user") and env.get("NATS_URL") == facts.get("nats_url"):
+        env["NATS_USER"], env["NATS_PASSWORD"] = str(facts["nats_user"]), str(facts.get("nats_password", ""))
     # Each service's own role (this run's password): `replay` works as audit, nothing more.
     for service, url in dict(facts.get("database_urls") or {}).items():
         env.setdefault(f"{service.upper()}_DATABASE_URL", str(url))
@@ -115,7 +119,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
         from shared.bus import Bus
 
         settings = settings_from(_environment())
-        nc = await connect_once(settings.nats_url, "switchboard-dead-letters")
+        nc = await connect_once(settings.nats_url, "switchboard-dead-letters", settings.nats_access())
         try:
             bus = Bus(nc, stream=settings.stream_name)
             found = await dead_letters(bus)
@@ -175,7 +179,7 @@ def _replay(args: argparse.Namespace) -> int:
         from shared.eventlog_jetstream import JetStreamEventLog
 
         settings = settings_from(_environment())
-        nc = await connect_once(settings.nats_url, "switchboard-replay")
+        nc = await connect_once(settings.nats_url, "switchboard-replay", settings.nats_access())
         try:
             return await replay(JetStreamEventLog(Bus(nc, stream=settings.stream_name)), database_url)
         finally:

@@ -108,12 +108,14 @@ class NatsServer:
     """nats-server with JetStream, file storage under `store_dir`, on loopback.
 
     `http_port` is its monitoring port (/varz, /jsz, /healthz), on the same host;
-    `extra_args` adds flags (the cluster helper passes routes and names).
+    `extra_args` adds flags (the cluster helper passes routes and names); `config_file`
+    is a configuration file read first (the users and permissions, `switchboard.nats_auth`).
     """
 
     def __init__(
         self, store_dir: Path, port: int | None = None, host: str = "127.0.0.1", *,
         http_port: int | None = None, server_name: str = "switchboard-local", extra_args: Sequence[str] = (),
+        config_file: Path | None = None,
     ):
         self.store_dir = Path(store_dir)
         self.host = host
@@ -121,6 +123,7 @@ class NatsServer:
         self.http_port = http_port
         self.server_name = server_name
         self.extra_args = list(extra_args)
+        self.config_file = config_file
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -141,8 +144,9 @@ class NatsServer:
 
     def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
+        cmd = [nats_server_binary(), *(["--config", str(self.config_file)] if self.config_file else [])]
+        cmd += [
+            "--jetstream", "--store_dir", str(self.store_dir),
             "--addr", self.host, "--port", str(self.port), "--server_name", self.server_name,
         ]
         if self.http_port:

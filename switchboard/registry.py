@@ -134,7 +134,8 @@ def plan(
     own_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> StackPlan:
     """Choose every entry's port and build its environment from `shared_env`, plus
-    `own_env[name]` for that entry alone (its database URL: no other service sees it)."""
+    `own_env[name]` for that entry alone (under `up`, its NATS identity and its database
+    URL: no other service sees them)."""
     env = dict(shared_env)
     ports = {entry.name: _port_for(entry, entries, env, home) for entry in entries}
     for entry in entries:

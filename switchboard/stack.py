@@ -3,8 +3,9 @@
 Order of work: lock the data directory; reuse or start NATS and Postgres; provision the
 stream, the local database, one role per database-using service (switchboard.stack_database)
 and the migrations, each run as its service's role; choose ports and build each service's
-environment from the registry; supervise the services until Ctrl-C (or SIGTERM), then
-stop them, then the servers it started.
+environment from the registry (its own NATS identity and DATABASE_URL included);
+supervise the services until Ctrl-C (or SIGTERM), then stop them, then the servers it
+started.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
+from shared.nats_permissions import ADMIN
+from shared.nats_permissions import SERVICES as NATS_SERVICES
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
 from switchboard.keeper import InfraKeeper, keep_running
@@ -68,8 +71,7 @@ def run_up(
             try:
                 servers.start()
                 shared_env, database_urls = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
-                own_env = {name: {"DATABASE_URL": url} for name, url in database_urls.items()}
-                stack = plan(entries, shared_env, home, own_env)
+                stack = plan(entries, shared_env, home, own_environments(entries, servers, database_urls))
                 return asyncio.run(_supervise(stack, home, servers, sandbox, printer))
             except KeyboardInterrupt:
                 printer.note("interrupted while starting")
@@ -99,7 +101,7 @@ async def _prepare(
     shared["NATS_URL"] = servers.nats_url
     if servers.cluster and not env.get("STREAM_REPLICAS"):
         shared["STREAM_REPLICAS"] = "3"
-    printer.note(str(await provision_stream(settings_from(shared))))
+    printer.note(str(await provision_stream(settings_from({**shared, **servers.nats_env(ADMIN)}))))
     database_urls = await service_database_urls(env, servers, entries)
     if servers.local_postgres and database_urls:
         printer.note(f"database roles ready (new passwords): {', '.join(database_urls)} each own their schemas")
@@ -115,6 +117,18 @@ async def _prepare(
         printer.note(f"sandbox mode: TWILIO_AUTH_TOKEN is unset, so local credentials from {home.sandbox_file} "
                      "are used and no WhatsApp message leaves this machine")
     return shared, database_urls
+
+
+def own_environments(
+    entries: Sequence[ServiceEntry], servers: BackingServers, database_urls: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """What each service alone gets: its NATS identity on the local server, its DATABASE_URL."""
+    own: dict[str, dict[str, str]] = {
+        entry.name: servers.nats_env(entry.name) for entry in entries if entry.name in NATS_SERVICES
+    }
+    for name, url in database_urls.items():
+        own.setdefault(name, {})["DATABASE_URL"] = url
+    return own
 
 
 async def _supervise(
@@ -146,6 +160,9 @@ async def _announce_when_ready(
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
+    admin = servers.nats_env(ADMIN)
+    if admin:  # the operator's NATS identity, for the CLI tools (stack.json is owner-only)
+        facts.update(nats_user=admin["NATS_USER"], nats_password=admin["NATS_PASSWORD"])
     if servers.nats_monitor_url:
         facts["nats_monitor_url"] = servers.nats_monitor_url
     home.write_stack(facts)

@@ -217,7 +217,8 @@ class TurnNodes:
                 continue
             key = call_key(conversation, turn, call, asked)
             asked.append(call)
-            ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
+            ctx = ToolContext(owner=turn["user"], business=turn["business"], conversation=conversation,
+                              time_zone=changes.get("time_zone", zone),
                               call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
             content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
             changes.update(change)

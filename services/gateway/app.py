@@ -138,7 +138,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         connecting = None
         if state["bus"] is None:
             async def connect_in_background() -> None:
-                nc = await connect(settings.nats_url, "gateway")
+                nc = await connect(settings.nats_url, "gateway", access=settings.nats_access())
                 state["bus"] = current = Bus(nc, stream=settings.stream_name, publish_timeout_s=settings.publish_timeout_s)
                 log.info("gateway_connected")
                 with contextlib.suppress(SeenUnavailable):  # retried on the first webhook otherwise

@@ -181,7 +181,8 @@ def test_every_deployment_has_a_disruption_budget_that_allows_drains(rendered, o
 
 
 def secret_documents() -> list[tuple[Path, Manifest]]:
-    files = [*K8S.rglob("*.yaml"), *(ROOT / "deploy").rglob("*.yml"), ROOT / "docker-compose.yml"]
+    files = [*K8S.rglob("*.yaml"), *(ROOT / "deploy" / "nats").rglob("*.yaml"), *(ROOT / "deploy").rglob("*.yml"),
+             ROOT / "docker-compose.yml"]
     return [(path, doc) for path in files for doc in load_yaml_documents(path) if doc.get("kind") == "Secret"]
 
 

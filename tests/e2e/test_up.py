@@ -200,6 +200,11 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
         assert facts["sandbox"] is True
         assert "sandbox mode" in first.output()
         assert facts["webhook_url"] in first.output()
+        # NATS requires a user per service; this run's admin password is in the owner-only stack.json.
+        assert facts["nats_user"] == "admin" and facts["nats_password"] not in first.output()
+        assert (home / "stack.json").stat().st_mode & 0o077 == 0
+        assert (home / "nats-auth.conf").stat().st_mode & 0o077 == 0
+        assert asyncio.run(nats_refuses_strangers(facts["nats_url"]))
 
         status, message_sid = post_signed_webhook(
             facts, sandbox["auth_token"], "hello from the e2e test", sandbox["account_sid"]
@@ -232,6 +237,7 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
     try:
         again = second.facts()
         assert again["nats_url"] == facts["nats_url"] and again["database_url"] == facts["database_url"]
+        assert again["nats_password"] != facts["nats_password"]  # new passwords every run
         assert json.loads((home / "sandbox.json").read_text()) == sandbox
         assert wait_for_audit(again["database_urls"]["audit"], message_sid, timeout=10) == 1
         # Every run gives the roles new passwords: last run's no longer opens anything.
@@ -318,10 +324,23 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
         up.make_sure_it_stopped()
 
 
-async def stream_leader(nats_url: str) -> str:
+async def nats_refuses_strangers(nats_url: str) -> bool:
+    import nats
+    from nats.errors import Error as NatsError
+
+    try:
+        nc = await nats.connect(nats_url.split(","), connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1)
+    except NatsError as exc:
+        return "Authorization Violation" in str(exc)
+    await nc.close()
+    return False
+
+
+async def stream_leader(facts: dict) -> str:
     import nats
 
-    nc = await nats.connect(nats_url.split(","), connect_timeout=5)
+    nc = await nats.connect(facts["nats_url"].split(","), connect_timeout=5, user=facts["nats_user"],
+                            password=facts["nats_password"])
     try:
         info = await nc.jetstream().stream_info("WHATSAPP")
         assert info.config.num_replicas == 3
@@ -340,7 +359,7 @@ def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(hom
         sandbox = json.loads((home / "sandbox.json").read_text())
         assert len(facts["nats_url"].split(",")) == 3 and "3-node JetStream cluster" in up.output()
 
-        leader = asyncio.run(stream_leader(facts["nats_url"]))
+        leader = asyncio.run(stream_leader(facts))
         leader_pid = next(pid for pid in descendants(up.proc.pid)
                           if "nats-server" in command_line(pid) and leader in command_line(pid).split("\0"))
         os.kill(leader_pid, signal.SIGKILL)

@@ -205,10 +205,12 @@ async def test_the_role_check_warns_locally_and_refuses_a_superuser_in_productio
 
 
 async def test_a_service_given_a_superuser_url_in_production_exits_78_before_migrating(
-    nats_server: NatsServer, bus, database_url: str
+    authorized_nats, database_url: str
 ):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SWITCHBOARD_ENV": "production", "NATS_URL": nats_server.url,
-           "STREAM_NAME": bus.stream, "DATABASE_URL": database_url, "HEALTH_PORT": str(free_port()),
+    # Production also needs the service's own NATS identity (shared.nats_permissions).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SWITCHBOARD_ENV": "production",
+           "NATS_URL": authorized_nats.server.url, **authorized_nats.users.env("audit"),
+           "STREAM_NAME": authorized_nats.stream.name, "DATABASE_URL": database_url, "HEALTH_PORT": str(free_port()),
            "LOG_FORMAT": "json"}
     env.pop("AUDIT_DATABASE_URL", None)
     result = await asyncio.to_thread(

@@ -162,7 +162,7 @@ def test_production_refuses_an_http_public_base_url_with_exit_78(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin", "SWITCHBOARD_ENV": "production", "TWILIO_AUTH_TOKEN": TOKEN,
         "PUBLIC_BASE_URL": "http://switchboard.example.com", "NATS_URL": "nats://127.0.0.1:1",
-        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "0",
+        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "0", "NATS_USER": "gateway", "NATS_PASSWORD": "a-real-one",
     }
     result = subprocess.run(
         [sys.executable, "-m", "services.gateway"], env=env, capture_output=True, text=True, timeout=60, check=False,

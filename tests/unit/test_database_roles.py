@@ -99,6 +99,31 @@ def test_under_up_each_service_gets_its_own_database_url_and_no_one_else_gets_an
     assert (env["agent"]["DATABASE_URL"], env["audit"]["DATABASE_URL"]) == ("a", "b")
 
 
+def test_under_up_each_service_gets_both_its_nats_identity_and_its_database_url(tmp_path: Path):
+    from switchboard.nats_auth import LocalNatsUsers
+    from switchboard.servers import BackingServers
+    from switchboard.stack import own_environments
+
+    entries = [ServiceEntry("gateway", "services.gateway"), ServiceEntry("agent", "services.agent", schemas=("agent",)),
+               ServiceEntry("audit", "services.audit", schemas=("audit",)), ServiceEntry("sandbox", "switchboard.sandbox")]
+    home = StackHome(tmp_path)
+    servers = BackingServers(home, {}, lambda _: None)
+    servers.nats_users = LocalNatsUsers.generate("WHATSAPP", 4)  # as `up` does when it starts nats-server
+    own = own_environments(entries, servers, {"agent": "postgresql://agent@db/x", "audit": "postgresql://audit@db/x"})
+    try:
+        stack = plan(entries, {"NATS_URL": "nats://x"}, home, own)
+    finally:
+        home.release_ports()
+    env = {service.name: service.env for service in stack.services}
+    for name in ("gateway", "agent", "audit"):
+        assert env[name]["NATS_USER"] == name
+        assert env[name]["NATS_PASSWORD"] == servers.nats_users.passwords[name]
+    assert (env["agent"]["DATABASE_URL"], env["audit"]["DATABASE_URL"]) == ("postgresql://agent@db/x", "postgresql://audit@db/x")
+    assert "DATABASE_URL" not in env["gateway"]
+    assert not {"NATS_USER", "NATS_PASSWORD", "DATABASE_URL"} & set(env["sandbox"])  # not a NATS service
+    assert not {"NATS_USER", "NATS_PASSWORD", "DATABASE_URL"} & set(stack.env)  # nothing shared
+
+
 def test_the_scram_verifier_has_postgres_shape_and_never_holds_the_password():
     from switchboard.scram import scram_verifier
 
