@@ -95,5 +95,6 @@ async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
 def consumer(bus: Bus, agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
     """The ordered consumer of `wa.text` (it uses JetStream directly) running `handle_input`."""
     return PartitionedConsumer(
-        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
+        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy(),
+        replicas=settings.stream_replicas,
     )
