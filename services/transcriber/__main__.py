@@ -54,7 +54,7 @@ async def main(settings: TranscriberSettings) -> None:
             deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
-                settings.ack_policy(),
+                settings.ack_policy(), replicas=settings.stream_replicas,
             )
             await consumer.run(stop)
         finally:
