@@ -55,6 +55,7 @@ async def main(settings: TranscriberSettings) -> None:
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
                 settings.ack_policy(), replicas=settings.stream_replicas,
+                healthy=lambda: bus.connected and engine.ready,
             )
             await consumer.run(stop)
         finally:
