@@ -11,7 +11,8 @@ of the traffic, restarts what it killed (as `switchboard up` or Kubernetes would
 the traffic, waits until every acknowledged message is answered (bounded), and counts:
 
 - attempted, acknowledged (the gateway answered 200);
-- answered: the input is in the `in_reply_to` of a reply the emulator delivered;
+- answered: the input is in the `in_reply_to` of a reply the emulator delivered (every part
+  of it, split as outbound splits it);
 - lost: acknowledged and never answered;
 - duplicated sends: the emulator received the same reply text more often than it was composed;
 - calendar events made (every message is a booking: "not made" are bookings the user was
@@ -50,10 +51,12 @@ from services.agent.migrations import migrate as migrate_agent
 from services.audit.migrations import migrate as migrate_audit
 from services.audit.service import DURABLE as AUDIT_DURABLE
 from services.calendar.migrations import migrate as migrate_calendar
+from services.outbound.splitter import split_message
 from shared.bus import Bus, connect
 from shared.events import ReplyComposed, decode
 from shared.ids import conversation_id
 from shared.stream import StreamSpec, ensure_stream
+from shared.text import clean_text
 from switchboard.cluster import NatsCluster
 from switchboard.infra import LocalPostgres, NatsServer, free_port
 from switchboard.sandbox.server import TwilioEmulator
@@ -237,6 +240,22 @@ async def replies(bus: Bus) -> list[ReplyComposed]:
     return found
 
 
+def parts_of(reply: ReplyComposed) -> list[tuple[str, str]]:
+    """(to, body) of each WhatsApp message a reply becomes: outbound splits long ones."""
+    return [(reply.data.to, part) for part in split_message(clean_text(reply.data.text))]
+
+
+def delivered_texts(emulator: TwilioEmulator) -> collections.Counter[tuple[str, str]]:
+    """How often the emulator received each (to, body) from the assistant."""
+    return collections.Counter((m["to"].removeprefix("whatsapp:"), m["body"]) for m in emulator.state.messages
+                               if m.get("direction", "outbound-api") != "inbound")
+
+
+def answered_inputs(composed: list[ReplyComposed], delivered: collections.Counter[tuple[str, str]]) -> set[str]:
+    """Inputs named by a reply every part of which reached the user."""
+    return {sid for r in composed if all(part in delivered for part in parts_of(r)) for sid in r.data.in_reply_to}
+
+
 async def audit_pending(bus: Bus) -> int:
     """Events the audit consumer has not settled yet (-1 when it cannot be asked)."""
     try:
@@ -255,9 +274,7 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
         deadline = time.monotonic() + settle_s
         while True:  # wait until every acknowledged input is answered and delivered, or give up
             composed = await replies(bus)
-            delivered = {(m["to"].removeprefix("whatsapp:"), m["body"]) for m in stack.emulator.state.messages
-                         if m.get("direction", "outbound-api") != "inbound"}
-            answered = {sid for r in composed if (r.data.to, r.data.text) in delivered for sid in r.data.in_reply_to}
+            answered = answered_inputs(composed, delivered_texts(stack.emulator))
             missing = [sid for sids in traffic.sent.values() for sid in sids if sid not in answered]
             if not missing or time.monotonic() > deadline:
                 break
@@ -271,9 +288,8 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
             previous = current
             await asyncio.sleep(3.0)
         composed = await replies(bus)
-        delivered = {(m["to"].removeprefix("whatsapp:"), m["body"]) for m in stack.emulator.state.messages
-                     if m.get("direction", "outbound-api") != "inbound"}
-        answered = {sid for r in composed if (r.data.to, r.data.text) in delivered for sid in r.data.in_reply_to}
+        delivered = delivered_texts(stack.emulator)
+        answered = answered_inputs(composed, delivered)
         missing = [sid for sids in traffic.sent.values() for sid in sids if sid not in answered]
         result.answered = result.acknowledged - len(missing)
         result.lost = len(missing)
@@ -282,10 +298,8 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
         # Duplicated sends: a text delivered more often than it was composed, for this
         # scenario's users (the emulator and the stream outlive a scenario).
         ours = set(traffic.users)
-        composed_count = collections.Counter((r.data.to, r.data.text) for r in composed if r.data.to in ours)
-        delivered_count = collections.Counter(
-            (m["to"].removeprefix("whatsapp:"), m["body"]) for m in stack.emulator.state.messages
-            if m.get("direction", "outbound-api") != "inbound" and m["to"].removeprefix("whatsapp:") in ours)
+        composed_count = collections.Counter(part for r in composed if r.data.to in ours for part in parts_of(r))
+        delivered_count = collections.Counter({key: n for key, n in delivered.items() if key[0] in ours})
         result.duplicated_sends = sum(max(0, n - composed_count[key]) for key, n in delivered_count.items())
         # Unconfirmed: the reply composed for an input does not name its booking.
         said: dict[str, str] = {}
