@@ -337,8 +337,8 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
             # condition (every stored event projected, nothing pending for its consumer), bounded.
             deadline = time.monotonic() + settle_s
             while True:
+                audited = await db.fetchval("SELECT count(*) FROM audit.events")  # first: the stream only grows
                 stream_count = (await bus.js.stream_info(bus.stream)).state.messages
-                audited = await db.fetchval("SELECT count(*) FROM audit.events")
                 pending = await audit_pending(bus)
                 if (audited >= stream_count and pending == 0) or time.monotonic() > deadline:
                     break
