@@ -1,10 +1,12 @@
 """The chaos suite: many conversations through the whole stack while things die, then an
 account of what happened, in the manner of Jepsen.
 
-  .venv/bin/python -m tests.chaos.run [--users 30] [--scenarios all] [--postgres-down-s 60]
+  .venv/bin/python -m tests.chaos.run [--users 30] [--scenarios all] [--postgres-down-s 60] [--cluster]
 
 Every service runs as its own process (`python -m services.<name>`) on a real nats-server
-and Postgres; the Twilio emulator runs in this process and is both the users' phone and
+(or, for the `leader` scenario and with `--cluster`, a local three-node JetStream cluster
+with the stream and every key-value bucket on three replicas) and a durable Postgres; the
+Twilio emulator runs in this process and is both the users' phone and
 the ground truth of what they received. Users write bookings with unique titles
 ("chaos 7 3 …"), one every ~1.5 s, open loop; each scenario injects its fault in the middle
 of the traffic, restarts what it killed (as `switchboard up` or Kubernetes would), stops
@@ -14,7 +16,7 @@ the traffic, waits until every acknowledged message is answered (bounded), and c
 - answered: the input is in the `in_reply_to` of a reply the emulator delivered (every part
   of it, split as outbound splits it);
 - lost: acknowledged and never answered;
-- duplicated sends: the emulator received the same reply text more often than it was composed;
+- duplicated sends: the emulator received the same reply part more often than it was composed;
 - calendar events made (every message is a booking: "not made" are bookings the user was
   told failed, e.g. while the calendar was down) and duplicated calendar events (the same
   title twice);
@@ -24,7 +26,8 @@ the traffic, waits until every acknowledged message is answered (bounded), and c
 - audit vs stream: events in `audit.events` against events in the stream.
 
 Loopback only; bounded in time (each scenario stops its traffic after `--traffic-s` and
-gives up waiting after `--settle-s`).
+gives up waiting after `--settle-s`; audit is counted once it has caught up with the
+stream, within the same bound).
 """
 
 from __future__ import annotations
