@@ -274,7 +274,8 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
     nc = await connect(stack.nats_url, "chaos-account", wait=False)
     bus = Bus(nc)
     try:
-        deadline = time.monotonic() + settle_s
+        waiting_since = time.monotonic()
+        deadline = waiting_since + settle_s
         while True:  # wait until every acknowledged input is answered and delivered, or give up
             composed = await replies(bus)
             answered = answered_inputs(composed, delivered_texts(stack.emulator))
@@ -282,6 +283,8 @@ async def account(scenario: str, stack: Stack, traffic: Traffic, settle_s: float
             if not missing or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1.0)
+        if not missing:
+            result.notes.append(f"all answered {time.monotonic() - waiting_since:.0f} s after the traffic stopped")
         # Count from one quiet snapshot: the stages may still be working on what is left.
         previous = -1
         while time.monotonic() < deadline + 30:
