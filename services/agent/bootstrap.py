@@ -27,6 +27,7 @@ from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
+from shared.database_role import check_database_role
 from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
@@ -63,6 +64,8 @@ async def open_agent(
     query, and a watcher probes Postgres when nothing else has for `AGENT_PG_TIMEOUT_S`.
     """
     health = health or DependencyHealth("postgres")
+    await until_reachable(lambda: check_database_role(settings.database_url, "psycopg", "agent", settings.environment),
+                          health, "check_role")
     await until_reachable(lambda: migrate(settings.database_url), health, "migrate")
     pool = await until_reachable(lambda: open_pool(settings.database_url, settings.pg_pool_size,
                                                    settings.pg_prepare_threshold, settings.pg_timeout_s),
