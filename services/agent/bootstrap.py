@@ -80,8 +80,9 @@ async def open_agent(
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
-        yield Agent(JetStreamEventLog(bus), graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s)
+        events = JetStreamEventLog(bus)
+        yield Agent(events, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+                    fragment_s, log_epoch=await events.epoch())
     finally:
         stop.set()
         await watcher
