@@ -105,6 +105,8 @@ async def _stored_answer(agent: Agent, conversation: str, seq: int) -> Reply | N
     each (that made the backlog drain about three times slower on a durable Postgres)."""
     snapshot = await agent.graph.aget_state({"configurable": {"thread_id": conversation}})
     values = snapshot.values or {}
+    if values.get("log_epoch", "") != agent.log_epoch:
+        return None  # another event log (or not recorded yet): the graph's `accept` decides
     reply = values.get("reply")
     return reply if reply is not None and values.get("answered_seq", 0) >= seq else None
 
