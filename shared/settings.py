@@ -73,14 +73,20 @@ class WorkerSettings(ServiceSettings):
     consumer_buffer: int = Field(256, alias="CONSUMER_BUFFER", ge=1, le=100_000)
     handler_timeout_s: float = Field(300.0, alias="HANDLER_TIMEOUT_S", gt=0)
     consumer_drain_s: float = Field(20.0, alias="CONSUMER_DRAIN_S", ge=0)
+    # Dead letters a stage retries itself once healthy again (shared/dead_letter_retry.py).
+    dead_letter_auto_retries: int = Field(2, alias="DEAD_LETTER_AUTO_RETRIES", ge=0, le=10)
+    dead_letter_retry_after_s: float = Field(30.0, alias="DEAD_LETTER_RETRY_AFTER_S", ge=0, le=3600)
 
     def ack_policy(self) -> AckPolicy:
         from shared.consumer import AckPolicy
+        from shared.dead_letter_retry import AutoRetry
 
         return AckPolicy(
             max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s, concurrency=self.concurrency,
             buffer=self.consumer_buffer, handler_timeout_s=self.handler_timeout_s,
             drain_timeout_s=self.consumer_drain_s,
+            auto_retry=AutoRetry(attempts=self.dead_letter_auto_retries, after_s=self.dead_letter_retry_after_s,
+                                 interval_s=min(10.0, max(0.5, self.dead_letter_retry_after_s / 3))),
         )
 
 

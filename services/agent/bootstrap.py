@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from langchain_core.language_models import BaseChatModel
 
@@ -96,8 +96,11 @@ async def handle_input(event: Event, delivery: Delivery, agent: Agent) -> None:
     await handle_text(event, delivery, agent)
 
 
-def consumer(bus: Bus, agent: Agent, settings: AgentSettings) -> PartitionedConsumer:
-    """The ordered consumer of `wa.text` (it uses JetStream directly) running `handle_input`."""
+def consumer(bus: Bus, agent: Agent, settings: AgentSettings,
+             healthy: Callable[[], bool] | None = None) -> PartitionedConsumer:
+    """The ordered consumer of `wa.text` (it uses JetStream directly) running `handle_input`;
+    `healthy` (NATS and Postgres) decides when its dead letters are retried automatically."""
     return PartitionedConsumer(
-        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy()
+        bus, "agent", "text", functools.partial(handle_input, agent=agent), settings.ack_policy(),
+        replicas=settings.stream_replicas, healthy=healthy,
     )

@@ -116,7 +116,11 @@ def _create(intent: Intent, steps: list[Step], s: Situation) -> Call | str:
         last = steps[-1]
         if not last.ok:
             return render.failed_tool("add that to your calendar", last.error)
-        return render.created(last.data["created"], last.data.get("overlaps", []))
+        created = last.data.get("created")
+        if not isinstance(created, dict) or not {"summary", "when", "time_zone"} <= created.keys():
+            # made, but its description did not come back whole (cut to fit the context)
+            return f"Done: “{last.args.get('summary') or intent.subject}” is in your calendar."
+        return render.created(created, last.data.get("overlaps", []))
     if not intent.subject:
         return "What should I call the event? For example: “Schedule lunch with Ana tomorrow at 1”."
     when = intent.when

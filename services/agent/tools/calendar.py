@@ -38,6 +38,9 @@ log = get_logger(__name__)
 # for now (DependencyUnavailable: the input is retried later without spending a delivery).
 # It stays under the tool timeout (GraphOptions.tool_timeout_s, 30 s).
 RETRY_BUDGET_S = 20.0
+# A booking in a busy hour can overlap dozens of events: the model is told about the first
+# few and how many more, so one result stays small enough for a burst of them in context.
+MAX_OVERLAPS = 5
 
 
 class CalendarPort(Protocol):
@@ -102,6 +105,14 @@ def describe(entry: CalendarEntry, zone: str) -> dict[str, str]:
     return item
 
 
+def overlapping(overlaps: tuple[CalendarEntry, ...], zone: str) -> dict[str, object]:
+    """The first `MAX_OVERLAPS` overlapping events, and how many more there are."""
+    found: dict[str, object] = {"overlaps": [describe(e, zone) for e in overlaps[:MAX_OVERLAPS]]}
+    if len(overlaps) > MAX_OVERLAPS:
+        found["more_overlaps"] = len(overlaps) - MAX_OVERLAPS
+    return found
+
+
 def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_BUDGET_S) -> list[AgentTool]:
     def envelope(ctx: ToolContext) -> dict:
         return {"owner": ctx.owner, "business": ctx.business or None, "conversation": ctx.conversation,
@@ -133,8 +144,7 @@ def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_B
             request_id=ctx.call_key,  # a turn run again after a crash, or a retried timeout, creates it once
         )
         result = await call(lambda: calendar.create(request))
-        return as_json({"created": describe(result.event, ctx.time_zone),
-                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+        return as_json({"created": describe(result.event, ctx.time_zone), **overlapping(result.overlaps, ctx.time_zone)})
 
     async def list_events(args: ListEventsArgs, ctx: ToolContext) -> str:
         today = datetime.now(ZoneInfo(ctx.time_zone)).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
@@ -151,8 +161,7 @@ def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_B
             summary=args.summary, location=args.location,
         )
         result = await call(lambda: calendar.update(request))
-        return as_json({"updated": describe(result.event, ctx.time_zone),
-                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+        return as_json({"updated": describe(result.event, ctx.time_zone), **overlapping(result.overlaps, ctx.time_zone)})
 
     async def delete_event(args: DeleteEventArgs, ctx: ToolContext) -> str:
         request = DeleteEvent(**envelope(ctx), event_id=args.event_id)
