@@ -1,0 +1,189 @@
+"""Personal data in JetStream: the event stream and the key-value buckets keyed by conversation.
+
+`StreamData` exports a user's events and erases them with a purge by subject (every
+subject ends in the conversation id) up to the erasure's cut sequence, so events stored
+after the cut (messages that arrived during the erasure) stay as the start of a fresh
+conversation. An event after the cut whose chain began before it (a reply that was
+being composed when the erasure started) is deleted too. Its `sweep` drops events older
+than the retention limit by their `occurred_at`.
+
+Key-value buckets are streams (`KV_<bucket>`, subjects `$KV.<bucket>.<key>`): a key is
+erased with a purge of its subject, which leaves no delete marker holding the key.
+
+NATS permissions the operator tool needs (docs/privacy.md): `$JS.API.STREAM.PURGE.<stream>`,
+`$JS.API.STREAM.MSG.DELETE.<stream>`, `$JS.API.STREAM.INFO.*`, `$JS.API.DIRECT.GET.<stream>`
+and the same for `KV_WHATSAPP_PROGRESS`, `KV_OUTBOUND_SENT`, `KV_GATEWAY_SEEN`,
+`KV_PRIVACY_ERASURES`, `KV_PRIVACY_CUTS`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Iterable
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared.eventlog import EventLog, StoredMessage
+from shared.events import (
+    CalendarEventCreated,
+    Event,
+    MessageReceived,
+    MessageSent,
+    ReplyComposed,
+    UnknownEvent,
+    decode,
+)
+from shared.ids import SUBJECT_ROOT
+from shared.privacy import DataSubject, Traces
+
+
+def conversation_filter(conversation: str) -> str:
+    """Every stored subject of one conversation, whatever its kind and partition."""
+    return f"{SUBJECT_ROOT}.*.*.{conversation}"
+
+
+async def purge(js: JetStreamContext, stream: str, *, subject: str | None = None, before_seq: int | None = None) -> int:
+    """Purge `stream` (only `subject` if given; only below `before_seq` if given); how many went."""
+    request: dict[str, Any] = {}
+    if subject:
+        request["filter"] = subject
+    if before_seq is not None:
+        request["seq"] = before_seq
+    reply = await js._nc.request(f"$JS.API.STREAM.PURGE.{stream}", json.dumps(request).encode(), timeout=10)
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise RuntimeError(f"purge of {stream} failed: {answer['error'].get('description', answer['error'])}")
+    return int(answer.get("purged", 0))
+
+
+async def purge_kv_keys(js: JetStreamContext, bucket: str, keys: Iterable[str]) -> int:
+    """Remove `keys` from a key-value bucket without a trace (a missing bucket holds nothing)."""
+    removed = 0
+    for key in keys:
+        try:
+            removed += await purge(js, f"KV_{bucket}", subject=f"$KV.{bucket}.{key}")
+        except RuntimeError as exc:
+            if "not found" in str(exc).lower():
+                return removed
+            raise
+    return removed
+
+
+async def kv_items(js: JetStreamContext, bucket: str, keys: Iterable[str]) -> dict[str, str]:
+    """The current values of `keys` that exist, as text."""
+    found: dict[str, str] = {}
+    try:
+        kv = await js.key_value(bucket)
+    except NotFoundError:
+        return found
+    for key in keys:
+        try:
+            entry = await kv.get(key)
+        except NotFoundError:
+            continue
+        found[key] = (entry.value or b"").decode(errors="replace")
+    return found
+
+
+def _decoded(message: StoredMessage) -> Event[Any] | None:
+    try:
+        return decode(message.data)
+    except (UnknownEvent, ValueError):
+        return None
+
+
+class StreamData:
+    """The event stream as a `PersonalDataStore` and a `RetentionSweeper`."""
+
+    name = "stream"
+
+    def __init__(self, events: EventLog, js: JetStreamContext):
+        self.events, self.js = events, js
+
+    async def messages(self, conversation: str, after_seq: int = 0, up_to: int | None = None) -> list[StoredMessage]:
+        """The conversation's stored events after `after_seq` (up to `up_to`), in order."""
+        found, seq = [], after_seq
+        while (message := await self.events.next_for_subject(conversation_filter(conversation), seq)) is not None:
+            if up_to is not None and message.seq > up_to:
+                break
+            found.append(message)
+            seq = message.seq
+        return found
+
+    async def traces(self, subject: DataSubject) -> Traces:
+        sids: set[str] = set()
+        replies: set[str] = set()
+        calendar: set[str] = set()
+        for conversation in subject.conversations:
+            for message in await self.messages(conversation, up_to=subject.cut_seq or None):
+                event = _decoded(message)
+                if isinstance(event, MessageReceived):
+                    sids.add(event.data.message_sid)
+                elif isinstance(event, (ReplyComposed, MessageSent)):
+                    replies.add(event.data.reply_id)
+                elif isinstance(event, CalendarEventCreated):
+                    calendar.add(event.data.event_id)
+        return Traces(frozenset(sids), frozenset(replies), frozenset(calendar))
+
+    async def export(self, subject: DataSubject) -> Any:
+        exported = []
+        for conversation in subject.conversations:
+            for message in await self.messages(conversation):
+                event = _decoded(message)
+                exported.append({
+                    "seq": message.seq,
+                    "stored_at": message.stored_at.isoformat() if message.stored_at else None,
+                    "event": event.model_dump(mode="json") if event else message.data.decode(errors="replace"),
+                })
+        return exported
+
+    async def erase(self, subject: DataSubject) -> int:
+        removed = 0
+        for conversation in subject.conversations:
+            removed += await purge(self.js, self.events.name, subject=conversation_filter(conversation),
+                                   before_seq=subject.cut_seq + 1)
+            removed += await self._drop_orphans(conversation, subject.cut_seq)
+        return removed
+
+    async def _drop_orphans(self, conversation: str, cut_seq: int) -> int:
+        """Events after the cut whose chain started before it (nothing of that chain is left to explain them)."""
+        later = [(message, _decoded(message)) for message in await self.messages(conversation, after_seq=cut_seq)]
+        fresh = {event.id for _, event in later if event is not None}
+        removed = 0
+        for message, event in later:
+            if event is not None and event.correlation_id and event.correlation_id not in fresh:
+                await self.js.delete_msg(self.events.name, message.seq)
+                removed += 1
+        return removed
+
+    async def sweep(self, before: datetime) -> int:
+        """Purge the events that occurred before `before` (the oldest come first in the stream)."""
+        info = await self.js.stream_info(self.events.name)
+        after, keep_from = info.state.first_seq - 1, info.state.last_seq + 1
+        while (message := await self.events.next_for_subject(f"{SUBJECT_ROOT}.>", after)) is not None:
+            event = _decoded(message)
+            when = event.occurred_at if event is not None else message.stored_at
+            if when is not None and when >= before:
+                keep_from = message.seq
+                break
+            after = message.seq
+        if keep_from <= info.state.first_seq:
+            return 0
+        return await purge(self.js, self.events.name, before_seq=keep_from)
+
+
+class ProgressData:
+    """`<stream>_PROGRESS`: the last event each ordered stage finished, per conversation."""
+
+    name = "progress"
+
+    def __init__(self, js: JetStreamContext, stream: str):
+        self.js, self.bucket = js, f"{stream}_PROGRESS"
+
+    async def export(self, subject: DataSubject) -> Any:
+        return {}  # stream sequences only: nothing a person wrote or is
+
+    async def erase(self, subject: DataSubject) -> int:
+        return await purge_kv_keys(self.js, self.bucket, (f"*.{c}" for c in subject.conversations))

@@ -1,0 +1,118 @@
+"""Every store that holds users' data, in the order an erasure visits them.
+
+A new store (another service's table, a new bucket) adds ONE `StoreEntry`: a module and
+a factory that builds its `shared.privacy.PersonalDataStore`. Entries whose module is
+not installed here are skipped. The stream comes last: the other stores find what to
+erase (MessageSids, reply ids, calendar event ids) in it, so a run killed half-way finds
+them again when it is run again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.eventlog import EventLog
+from shared.privacy import PersonalDataStore
+from shared.privacy_jetstream import ProgressData, StreamData
+
+
+@dataclass
+class StoreContext:
+    """What the factories build stores from; engines are made once and disposed by `close`."""
+
+    events: EventLog
+    js: JetStreamContext
+    database_url: str | None
+    environ: dict[str, str] = field(default_factory=dict)
+    engines: list[AsyncEngine] = field(default_factory=list)
+
+    def engine(self) -> AsyncEngine:
+        from services.audit.database import create_engine
+
+        if not self.database_url:
+            raise ValueError("DATABASE_URL is not set (the Postgres the services write to)")
+        engine = create_engine(self.database_url, pool_size=2)
+        self.engines.append(engine)
+        return engine
+
+    async def close(self) -> None:
+        for engine in self.engines:
+            await engine.dispose()
+
+
+def _gateway(ctx: StoreContext) -> PersonalDataStore:
+    from services.gateway.privacy import SeenData
+
+    return SeenData(ctx.js)
+
+
+def _outbound(ctx: StoreContext) -> PersonalDataStore:
+    from services.outbound.privacy import SentLedgerData
+
+    return SentLedgerData(ctx.js)
+
+
+def _calendar(ctx: StoreContext) -> PersonalDataStore:
+    from services.calendar.privacy import CalendarData
+
+    return CalendarData(ctx.engine(), _google(ctx))
+
+
+def _google(ctx: StoreContext) -> Any:
+    if not ctx.environ.get("CALENDAR_GOOGLE_OWNERS"):
+        return None
+    from services.calendar.bootstrap import build_backends
+    from services.calendar.config import CalendarSettings
+
+    settings = CalendarSettings()  # from the environment, as the calendar service reads it
+    return build_backends(settings).google
+
+
+def _agent(ctx: StoreContext) -> PersonalDataStore:
+    from services.agent.privacy import AgentData
+
+    if not ctx.database_url:
+        raise ValueError("DATABASE_URL is not set (the Postgres the services write to)")
+    return AgentData(ctx.database_url)
+
+
+def _audit(ctx: StoreContext) -> PersonalDataStore:
+    from services.audit.privacy import AuditData
+
+    return AuditData(ctx.engine())
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    name: str
+    module: str  # skipped when this module is not installed (each image has its own extras)
+    build: Callable[[StoreContext], PersonalDataStore]
+    needs_database: bool = False
+
+
+STORES: tuple[StoreEntry, ...] = (
+    StoreEntry("gateway_seen", "services.gateway", _gateway),
+    StoreEntry("outbound_sent", "services.outbound", _outbound),
+    StoreEntry("progress", "shared", lambda ctx: ProgressData(ctx.js, ctx.events.name)),
+    StoreEntry("calendar", "services.calendar", _calendar, needs_database=True),
+    StoreEntry("agent", "services.agent", _agent, needs_database=True),
+    StoreEntry("audit", "services.audit", _audit, needs_database=True),
+    StoreEntry("stream", "shared", lambda ctx: StreamData(ctx.events, ctx.js)),
+)
+
+
+def installed(entry: StoreEntry) -> bool:
+    try:
+        return importlib.util.find_spec(entry.module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def build_stores(ctx: StoreContext, entries: tuple[StoreEntry, ...] = STORES) -> list[PersonalDataStore]:
+    """The stores to visit here, in order."""
+    return [entry.build(ctx) for entry in entries if installed(entry) and (ctx.database_url or not entry.needs_database)]

@@ -1,0 +1,87 @@
+"""Erasing a user everywhere, on the whole stack: nothing of theirs is left in any stream,
+bucket, table or info log; other users are untouched; their next message is answered as
+a fresh conversation. And the export holds every kind of data they produced, nothing of
+anyone else's."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from shared.eventlog_jetstream import JetStreamEventLog
+from shared.ids import conversation_id
+from shared.logging import configure_logging
+from switchboard.privacy.erasure import erase_user, erasure_records
+from switchboard.privacy.export import export_user
+from switchboard.privacy.session import privacy_deps
+from tests.integration.test_agent_memory import BUSINESS
+from tests.integration.test_agent_stack import VOICE_NOTE
+from tests.privacy_rig import privacy_stack, scan_streams, scan_tables, scan_text, settled
+
+ALICE, BOB = "+34600777888", "+447400999111"
+ALICE_WORD, ALICE_VOICE_WORD, BOB_WORD = "zanzibarquux", "quokkaberry", "bobsledwombat"
+
+
+async def alice_and_bob(stack) -> None:
+    """Alice writes text, speaks, books a calendar event and is answered; Bob writes too."""
+    await stack.chat(ALICE, f"hello, my password hint is {ALICE_WORD}")
+    stack.speech.respond(VOICE_NOTE, f"what do I have tomorrow {ALICE_VOICE_WORD}")
+    await stack.chat(ALICE, media=[(VOICE_NOTE, "audio/ogg")])
+    created = await stack.chat(ALICE, f"Schedule lunch with {ALICE_WORD.title()} tomorrow at 1")
+    assert "is in your calendar" in created
+    await stack.chat(BOB, f"Schedule tennis with {BOB_WORD.title()} tomorrow at 5")
+
+
+async def test_erasing_a_user_leaves_nothing_of_theirs_anywhere(bus, database_url, capfd):
+    configure_logging("privacy-test", "info", "json")
+    alice, bob = conversation_id(BUSINESS, ALICE), conversation_id(BUSINESS, BOB)
+    env = {"DATABASE_URL": database_url}
+    async with privacy_stack(bus, database_url) as stack:
+        await alice_and_bob(stack)
+        await settled(bus, database_url, (alice, bob))
+        alice_needles = [ALICE, ALICE.lstrip("+"), alice, ALICE_WORD, ALICE_VOICE_WORD]
+        assert await scan_streams(bus, alice_needles) and await scan_tables(database_url, alice_needles)
+        bob_before = await scan_streams(bus, [bob, BOB_WORD]), await scan_tables(database_url, [bob, BOB_WORD])
+
+        async with privacy_deps(bus, database_url, env) as deps:
+            record = await erase_user(deps, ALICE, "operator-ana")
+            again = await erase_user(deps, ALICE, "operator-ana")  # idempotent: nothing left to remove
+        assert record.state == again.state == "completed" and sum(record.removed.values()) > 0
+        assert {"stream", "audit", "agent", "calendar", "gateway_seen", "outbound_sent", "progress"} <= set(record.removed)
+        assert sum(again.removed.values()) == 0
+
+        logs = capfd.readouterr()
+        leftovers = (await scan_streams(bus, alice_needles) + await scan_tables(database_url, alice_needles)
+                     + scan_text("logs", logs.out + logs.err, alice_needles))
+        assert leftovers == []
+        assert (await scan_streams(bus, [bob, BOB_WORD]), await scan_tables(database_url, [bob, BOB_WORD])) == bob_before
+
+        # What remains: the erasure record, with no personal data.
+        [kept] = await erasure_records(JetStreamEventLog(bus))
+        assert kept["state"] == "completed" and kept["requested_by"] == "operator-ana" and kept["conversations"] == []
+
+        # Alice writes again: a fresh conversation, answered (no stale `answered_seq` holds it back).
+        reply = await stack.chat(ALICE, "hello again")
+        assert reply and ALICE_WORD not in reply.lower()
+
+
+async def test_the_export_holds_every_kind_of_data_and_nothing_of_others(bus, database_url, tmp_path):
+    alice, bob = conversation_id(BUSINESS, ALICE), conversation_id(BUSINESS, BOB)
+    async with privacy_stack(bus, database_url) as stack:
+        await alice_and_bob(stack)
+        await settled(bus, database_url, (alice, bob))
+        async with privacy_deps(bus, database_url, {"DATABASE_URL": database_url}) as deps:
+            path = await export_user(deps, ALICE, "operator-ana", tmp_path)
+    assert os.stat(path).st_mode & 0o777 == 0o600 and ALICE not in path.name
+    text = path.read_text()
+    document = json.loads(text)
+    stores = document["stores"]
+    types = {item["event"]["type"] for item in stores["stream"]}
+    assert {"MessageReceived", "MessageTranscribed", "ReplyComposed", "MessageSent", "CalendarEventCreated"} <= types
+    assert any(item["event"]["data"].get("source") == "voice" for item in stores["stream"])
+    assert stores["calendar"]["local"] and ALICE_WORD in json.dumps(stores["calendar"]).lower()
+    assert stores["agent"]["memory"] and ALICE_WORD in json.dumps(stores["agent"]).lower()
+    assert stores["audit"]["messages"] and stores["audit"]["events"] and stores["audit"]["conversations"]
+    assert stores["gateway_seen"] and stores["outbound_sent"]
+    assert ALICE_WORD in text.lower() and ALICE_VOICE_WORD in text.lower()
+    assert BOB not in text and BOB.lstrip("+") not in text and bob not in text and BOB_WORD not in text.lower()
