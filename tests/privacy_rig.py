@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterable
+from typing import AsyncIterator, Iterable
 
 import asyncpg
 from nats.js.errors import NotFoundError
