@@ -23,12 +23,18 @@ from shared.privacy import DataSubject, salted_hash
 from shared.settings import driver_url
 
 CUTS_BUCKET = "PRIVACY_CUTS"
+CUTS_DESCRIPTION = "erasure cut per salted conversation hash: the agent answers later inputs on a fresh thread"
 _TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
 
 
 def thread_id(conversation: str, cut: int | None) -> str:
     """The checkpoint thread of a conversation's inputs after its latest erasure cut (if any)."""
     return conversation if not cut else f"{conversation}.{cut}"
+
+
+def conversation_of(thread: str) -> str:
+    """The conversation a checkpoint thread belongs to."""
+    return thread.split(".", 1)[0]
 
 
 async def current_cut(cuts: KeyValueStore | None, conversation: str, salt: str) -> int | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Sequence
 
-from services.agent.privacy import CUTS_BUCKET
+from services.agent.privacy import CUTS_BUCKET, CUTS_DESCRIPTION
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.eventlog import EventLog, KeyValueStore
 from shared.events import PRIVACY_RECORDS, UserDataErased, UserDataErasedData
@@ -97,8 +97,7 @@ async def erase_user(deps: PrivacyDeps, number: str, requested_by: str,
     subject = await subject_for(deps, number, business_numbers, record.cut_seq, record.conversations)
     record.conversations = list(subject.conversations)
     await kv.put(key, record.to_bytes())
-    cuts = await deps.events.open_kv(CUTS_BUCKET, description="erasure cut per salted conversation hash: "
-                                     "the agent answers later inputs on a fresh thread")
+    cuts = await deps.events.open_kv(CUTS_BUCKET, description=CUTS_DESCRIPTION)
     for conversation in subject.conversations:
         await cuts.put(salted_hash(conversation, deps.salt), str(record.cut_seq).encode())
     log.info("erasure_started", subject=key, conversations=len(subject.conversations), cut_seq=record.cut_seq,

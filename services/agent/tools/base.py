@@ -28,6 +28,7 @@ class ToolContext:
     call_key: str  # stable for this call in this turn: an idempotency key
     correlation_id: str | None = None
     causation_id: str | None = None
+    business: str = ""  # the business number the user wrote to
 
 
 @dataclass(frozen=True)
