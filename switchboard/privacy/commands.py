@@ -37,9 +37,13 @@ async def _with_deps(environ: dict[str, str], name: str, work: Callable[[Any], A
 
 
 def run(args: argparse.Namespace, environ: dict[str, str], fail: Callable[[str], int]) -> int:
+    from shared.logging import configure_logging
     from switchboard.dead_letters import operator
 
     command = args.command
+    level = environ.get("LOG_LEVEL", "info").lower()
+    configure_logging(f"switchboard-{command}", level if level in ("debug", "info", "warning", "error") else "info",
+                      "console")  # on stderr: stdout is the result
     try:
         number = _check_number(args.number) if command in ("erase", "export") else ""
     except ValueError as exc:
