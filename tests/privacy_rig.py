@@ -120,11 +120,13 @@ async def scan_streams(bus: Bus, needles: Iterable[str]) -> list[str]:
     found, wanted = [], [n.lower() for n in needles]
     async for name in _stream_names(bus):
         info = await bus.js.stream_info(name)
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
             try:
                 msg = await bus.js.get_msg(name, seq)
             except NotFoundError:
                 continue
+            except Exception as exc:
+                raise AssertionError(f"{name} {seq} {info.state}: {exc}") from exc
             text = f"{msg.subject} {msg.headers} {(msg.data or b'').decode(errors='replace')}".lower()
             found += [f"stream {name} seq {seq}: {n}" for n in wanted if n in text]
     return found

@@ -2,18 +2,22 @@
 
 A new store (another service's table, a new bucket) adds ONE `StoreEntry`: a module and
 a factory that builds its `shared.privacy.PersonalDataStore`. Entries whose module is
-not installed here are skipped. The stream comes last: the other stores find what to
-erase (MessageSids, reply ids, calendar event ids) in it, so a run killed half-way finds
-them again when it is run again.
+not installed here are skipped. The stores before the stream find what to erase
+(MessageSids, reply ids, calendar event ids) in it, so a run killed before the stream
+is done finds them again when it is run again. Audit comes after the stream: once the
+stream is purged and the audit consumer has acknowledged everything up to the cut,
+nothing erased can still be on its way into audit's tables.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.eventlog import EventLog
@@ -83,8 +87,29 @@ def _agent(ctx: StoreContext) -> PersonalDataStore:
 
 def _audit(ctx: StoreContext) -> PersonalDataStore:
     from services.audit.privacy import AuditData
+    from services.audit.service import DURABLE
 
-    return AuditData(ctx.engine())
+    async def caught_up(seq: int) -> None:
+        await consumer_passed(ctx.js, ctx.events.name, DURABLE, seq)
+
+    return AuditData(ctx.engine(), caught_up)
+
+
+async def consumer_passed(js: JetStreamContext, stream: str, durable: str, seq: int, timeout_s: float = 120) -> None:
+    """Wait until a consumer has acknowledged everything up to `seq` (it may hold a batch read
+    before the stream was purged); a missing consumer holds nothing."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            info = await js.consumer_info(stream, durable)
+        except NotFoundError:
+            return
+        if info.ack_floor.stream_seq >= seq or (info.delivered.stream_seq >= seq and not info.num_ack_pending):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the {durable} consumer has not caught up with sequence {seq} yet; run the erasure "
+                               "again (it resumes)")
+        await asyncio.sleep(0.2)
 
 
 @dataclass(frozen=True)
@@ -101,8 +126,8 @@ STORES: tuple[StoreEntry, ...] = (
     StoreEntry("progress", "shared", lambda ctx: ProgressData(ctx.js, ctx.events.name)),
     StoreEntry("calendar", "services.calendar", _calendar, needs_database=True),
     StoreEntry("agent", "services.agent", _agent, needs_database=True),
-    StoreEntry("audit", "services.audit", _audit, needs_database=True),
     StoreEntry("stream", "shared", lambda ctx: StreamData(ctx.events, ctx.js)),
+    StoreEntry("audit", "services.audit", _audit, needs_database=True),
 )
 
 

@@ -5,13 +5,20 @@ anyone else's."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
+import asyncpg
+
+from services.agent.privacy import AgentData
+from services.audit.replay import replay
 from shared.eventlog_jetstream import JetStreamEventLog
+from shared.events import decode
 from shared.ids import conversation_id
 from shared.logging import configure_logging
-from switchboard.privacy.erasure import erase_user, erasure_records
+from shared.privacy_jetstream import StreamData
+from switchboard.privacy.erasure import erase_user, erasure_records, subject_for
 from switchboard.privacy.export import export_user
 from switchboard.privacy.session import privacy_deps
 from tests.integration.test_agent_memory import BUSINESS
@@ -85,3 +92,43 @@ async def test_the_export_holds_every_kind_of_data_and_nothing_of_others(bus, da
     assert stores["gateway_seen"] and stores["outbound_sent"]
     assert ALICE_WORD in text.lower() and ALICE_VOICE_WORD in text.lower()
     assert BOB not in text and BOB.lstrip("+") not in text and bob not in text and BOB_WORD not in text.lower()
+
+
+async def test_a_message_during_the_erasure_starts_afresh_and_replay_resurrects_nothing(bus, database_url):
+    alice = conversation_id(BUSINESS, ALICE)
+    async with privacy_stack(bus, database_url) as stack:
+        await alice_and_bob(stack)
+        await settled(bus, database_url, (alice,))
+        meanwhile: list[str] = []
+
+        async def alice_writes(store: str, record) -> None:
+            if store == "calendar":  # half-way: the calendar is erased, her memory and the stream not yet
+                meanwhile.append(await stack.chat(ALICE, "what do I have tomorrow?"))
+
+        async with privacy_deps(bus, database_url, {"DATABASE_URL": database_url}) as deps:
+            record = await erase_user(dataclasses.replace(deps, after_store=alice_writes), ALICE, "operator-ana")
+            memory = await AgentData(database_url).export(await subject_for(deps, ALICE))
+        assert meanwhile == ["You have nothing in your calendar tomorrow."]
+
+        # Her message and its reply are kept, after the cut; nothing of before is.
+        kept = [decode(m.data) for m in await StreamData(JetStreamEventLog(bus), bus.js).messages(alice)]
+        assert {type(e).__name__ for e in kept} >= {"MessageReceived", "MessageTranscribed", "ReplyComposed"}
+        # The agent answered it on a fresh thread that holds only the new conversation.
+        [thread] = memory["memory"]
+        assert thread["thread"] == f"{alice}.{record.cut_seq}"
+        assert "what do I have tomorrow?" in json.dumps(thread) and ALICE_WORD not in json.dumps(thread).lower()
+
+        words = [ALICE_WORD, ALICE_VOICE_WORD]
+        assert await scan_streams(bus, words) == [] and await scan_tables(database_url, words) == []
+        await settled(bus, database_url, (alice,))
+    report = await replay(JetStreamEventLog(bus), database_url)
+    assert report.events_read > 0
+    assert await scan_tables(database_url, words) == []
+    conn = await asyncpg.connect(database_url)
+    try:
+        old = await conn.fetchval("SELECT count(*) FROM audit.events WHERE conversation = $1 AND stream_seq <= $2",
+                                  alice, record.cut_seq)
+        rebuilt = await conn.fetchval("SELECT inbound_count FROM audit.conversations WHERE conversation = $1", alice)
+    finally:
+        await conn.close()
+    assert old == 0 and rebuilt == 1  # only the message written during the erasure
