@@ -137,14 +137,15 @@ async def _stream_names(bus: Bus) -> AsyncIterator[str]:
         yield info.config.name
 
 
-async def scan_tables(database_url: str, needles: Iterable[str]) -> list[str]:
+async def scan_tables(database_url: str, needles: Iterable[str],
+                      schemas: Iterable[str] = ("audit", "agent", "calendar")) -> list[str]:
     """Where each needle occurs in any row of any table of any schema (the system's excepted)."""
     found, wanted = [], [n.lower() for n in needles]
     conn = await asyncpg.connect(database_url)
     try:
         tables = await conn.fetch("SELECT table_schema, table_name FROM information_schema.tables WHERE "
                                   "table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')")
-        assert {t["table_schema"] for t in tables} >= {"audit", "agent", "calendar"}
+        assert {t["table_schema"] for t in tables} >= set(schemas), "a service's schema is missing from the scan"
         for table in tables:
             rows = await conn.fetch(f'SELECT t::text AS row FROM "{table["table_schema"]}"."{table["table_name"]}" t')
             for row in rows:

@@ -78,11 +78,17 @@ async def serve_requests(bus: Bus, deps: PrivacyDeps, export_dir: Path, stop: as
 
 async def enforce_retention(deps: PrivacyDeps, limits: RetentionLimits, every_s: float, stop: asyncio.Event,
                             clock: Clock = SYSTEM_CLOCK) -> None:
+    """Sweep now and every `every_s` on `clock` until `stop`."""
     sweepers: list[RetentionSweeper] = [s for s in deps.stores if hasattr(s, "sweep")]  # type: ignore[misc]
     while not stop.is_set():
         try:
             await sweep_all(sweepers, limits, clock, deps.events)
         except Exception as exc:  # the next sweep tries again
             log.warning("retention_failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+        pause = asyncio.ensure_future(clock.sleep(every_s))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({pause, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()
+            stopping.cancel()
