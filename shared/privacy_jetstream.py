@@ -18,6 +18,7 @@ and the same for `KV_WHATSAPP_PROGRESS`, `KV_OUTBOUND_SENT`, `KV_GATEWAY_SEEN`,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any, Iterable
@@ -172,6 +173,45 @@ class StreamData:
         if keep_from <= info.state.first_seq:
             return 0
         return await purge(self.js, self.events.name, before_seq=keep_from)
+
+
+# The ordered stages, and the kind of event each one handles (see shared/consumer.py).
+ORDERED_STAGES = {"transcriber-received": "received", "agent-text": "text", "outbound-reply": "reply"}
+
+
+async def unsettled_stages(stream_data: StreamData, js: JetStreamContext, subject: DataSubject,
+                           timeout_s: float = 60.0) -> list[str]:
+    """Wait until every ordered stage has finished the subject's events up to the cut.
+
+    A turn still running for an input before the cut would otherwise write its memory, its
+    ledger entries or its progress after their stores were erased. Returns the stages (per
+    conversation) that did not finish within `timeout_s` (a stage that is down, say); the
+    caller goes on and says so.
+    """
+    try:
+        kv = await js.key_value(f"{stream_data.events.name}_PROGRESS")
+    except NotFoundError:
+        return []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    late: list[str] = []
+    for conversation in subject.conversations:
+        before_cut = await stream_data.messages(conversation, up_to=subject.cut_seq)
+        for stage, kind in ORDERED_STAGES.items():
+            wanted = max((m.seq for m in before_cut if m.subject.split(".")[1] == kind), default=0)
+            while wanted and await _done(kv, f"{stage}.{conversation}") < wanted:
+                if asyncio.get_running_loop().time() > deadline:
+                    late.append(stage)
+                    break
+                await asyncio.sleep(0.1)
+    return late
+
+
+async def _done(kv: Any, key: str) -> int:
+    try:
+        entry = await kv.get(key)
+        return int((entry.value or b"0").split()[0])
+    except (NotFoundError, ValueError, IndexError):
+        return 0
 
 
 class ProgressData:

@@ -30,7 +30,7 @@ from shared.events import PRIVACY_RECORDS, UserDataErased, UserDataErasedData
 from shared.ids import conversation_id, normalise_address
 from shared.logging import get_logger
 from shared.privacy import DataSubject, PersonalDataStore, salted_hash
-from shared.privacy_jetstream import StreamData
+from shared.privacy_jetstream import StreamData, unsettled_stages
 
 log = get_logger(__name__)
 
@@ -65,6 +65,7 @@ class PrivacyDeps:
     known_conversations: Callable[[str], Awaitable[set[str]]]  # conversation ids a number has, from the read models
     clock: Clock = SYSTEM_CLOCK
     after_store: Callable[[str, ErasureRecord], Awaitable[None]] | None = None  # a test hook
+    settle_timeout_s: float = 60.0
 
 
 async def records(events: EventLog) -> KeyValueStore:
@@ -102,6 +103,9 @@ async def erase_user(deps: PrivacyDeps, number: str, requested_by: str,
         await cuts.put(salted_hash(conversation, deps.salt), str(record.cut_seq).encode())
     log.info("erasure_started", subject=key, conversations=len(subject.conversations), cut_seq=record.cut_seq,
              resumed=bool(record.removed))
+    late = await unsettled_stages(deps.stream, deps.stream.js, subject, deps.settle_timeout_s)
+    if late:  # a stage is down or stuck: erase anyway; what it writes later is erased by a rerun
+        log.warning("erasure_stages_not_settled", subject=key, stages=sorted(set(late)))
     for store in deps.stores:
         if store.name in record.removed:
             continue

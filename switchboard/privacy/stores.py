@@ -123,10 +123,10 @@ class StoreEntry:
 STORES: tuple[StoreEntry, ...] = (
     StoreEntry("gateway_seen", "services.gateway", _gateway),
     StoreEntry("outbound_sent", "services.outbound", _outbound),
-    StoreEntry("progress", "shared", lambda ctx: ProgressData(ctx.js, ctx.events.name)),
     StoreEntry("calendar", "services.calendar", _calendar, needs_database=True),
     StoreEntry("agent", "services.agent", _agent, needs_database=True),
     StoreEntry("stream", "shared", lambda ctx: StreamData(ctx.events, ctx.js)),
+    StoreEntry("progress", "shared", lambda ctx: ProgressData(ctx.js, ctx.events.name)),
     StoreEntry("audit", "services.audit", _audit, needs_database=True),
 )
 
