@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -34,6 +34,7 @@ class StoreContext:
     database_url: str | None
     environ: dict[str, str] = field(default_factory=dict)
     engines: list[AsyncEngine] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def engine(self) -> AsyncEngine:
         from services.audit.database import create_engine
@@ -47,6 +48,8 @@ class StoreContext:
     async def close(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+        for close in self.closers:
+            await close()
 
 
 def _gateway(ctx: StoreContext) -> PersonalDataStore:
@@ -70,11 +73,13 @@ def _calendar(ctx: StoreContext) -> PersonalDataStore:
 def _google(ctx: StoreContext) -> Any:
     if not ctx.environ.get("CALENDAR_GOOGLE_OWNERS"):
         return None
-    from services.calendar.bootstrap import build_backends
+    from services.calendar.bootstrap import build_google
     from services.calendar.config import CalendarSettings
 
-    settings = CalendarSettings()  # from the environment, as the calendar service reads it
-    return build_backends(settings).google
+    google = build_google(CalendarSettings())  # from the environment, as the calendar service reads it
+    if google is not None:
+        ctx.closers.append(google.close)
+    return google
 
 
 def _agent(ctx: StoreContext) -> PersonalDataStore:
