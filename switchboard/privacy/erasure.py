@@ -1,11 +1,11 @@
 """Erasing everything held about one user, resumably.
 
-An erasure is a record in the `PRIVACY_ERASURES` bucket, keyed by a salted hash of the
-user's number. While it runs the record holds what a rerun needs (the cut sequence,
-the conversation ids, the stores already done); when it completes, it is rewritten
-(the bucket keeps one revision) to what remains: the hash, who asked, when, and how
-many records each store removed, and a `UserDataErased` event says the same in the
-stream. So:
+An erasure is a record in the `PRIVACY_ERASURES` bucket. While it runs it is keyed by a
+salted hash of the user's number and holds what a rerun needs (the cut sequence, the
+conversation ids, the stores already done); when it completes, what remains is written
+under `<hash>.<cut>` (the hash, who asked, when, how many records each store removed)
+and the running record is deleted (the bucket keeps one revision per key, so nothing of
+it is left), and a `UserDataErased` event says the same in the stream. So:
 
 - it is idempotent: every store's `erase` succeeds on data already removed;
 - it resumes after a crash: a rerun finds the running record, keeps its cut and goes
@@ -122,7 +122,8 @@ async def erase_user(deps: PrivacyDeps, number: str, requested_by: str,
         subject_hash=key, requested_by=requested_by, requested_at=datetime.fromisoformat(record.requested_at),
         completed_at=completed, conversations=count, removed=dict(record.removed),
     )), msg_id=f"erased:{key}:{record.cut_seq}")
-    await kv.put(key, record.to_bytes())
+    await kv.put(f"{key}.{record.cut_seq}", record.to_bytes())  # kept: one per erasure
+    await kv.delete(key)  # the running record (with the conversation ids); one revision is kept, so it is gone
     log.info("erasure_completed", subject=key, removed=sum(record.removed.values()))
     return record
 
