@@ -88,6 +88,7 @@ async def erase_user(deps: PrivacyDeps, number: str, requested_by: str,
                      business_numbers: Sequence[str] = ()) -> ErasureRecord:
     """Erase `number`'s data from every store; returns the completed record."""
     number = normalise_address(number)
+    started = deps.clock.monotonic()
     key = salted_hash(number, deps.salt)
     kv = await records(deps.events)
     entry = await kv.get(key)
@@ -124,7 +125,8 @@ async def erase_user(deps: PrivacyDeps, number: str, requested_by: str,
     )), msg_id=f"erased:{key}:{record.cut_seq}")
     await kv.put(f"{key}.{record.cut_seq}", record.to_bytes())  # kept: one per erasure
     await kv.delete(key)  # the running record (with the conversation ids); one revision is kept, so it is gone
-    log.info("erasure_completed", subject=key, removed=sum(record.removed.values()))
+    log.info("erasure_completed", subject=key, removed=sum(record.removed.values()),
+             seconds=round(deps.clock.monotonic() - started, 3))
     return record
 
 

@@ -43,6 +43,8 @@ def test_an_export_request_files_it_and_says_the_operator_hands_it_over():
     assert plan(done, TOOLS)[0] == EXPORTING["en"]
 
 
-def test_calendar_requests_still_go_to_the_calendar():
-    _, calls = plan([HumanMessage("what do I have tomorrow?")], TOOLS)
-    assert [c["name"] for c in calls] == ["list_events"]
+@pytest.mark.parametrize("text", ["what do I have tomorrow?", "delete my dentist appointment",
+                                  "remove my events, everything tomorrow", "cancel my lunch with Ana"])
+def test_calendar_requests_are_not_taken_for_privacy_requests(text):
+    answer, calls = plan([HumanMessage(text)], TOOLS)
+    assert answer not in ASK.values() and all(c["name"] not in (ERASE, EXPORT) for c in calls)

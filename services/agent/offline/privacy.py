@@ -19,7 +19,7 @@ from services.agent.tools.privacy import ERASE, EXPORT
 
 _ERASE = re.compile(
     r"\b(?:delete|erase|remove|wipe|forget)\b.{0,40}\b(?:my|all (?:of )?my|everything about me)\b.{0,20}"
-    r"\b(?:data|information|info|messages|history|everything)\b"
+    r"\b(?:data|information|info|messages|history)\b"
     r"|\b(?:delete|erase|forget)\b.{0,10}\beverything (?:you (?:have|know) )?about me\b"
     r"|\b(?:borr[aá]\w*|elimin[aá]\w*|suprim\w*)\b.{0,30}\b(?:mis datos|mi informaci[oó]n|todo (?:lo )?(?:de|sobre) m[ií])\b",
     re.IGNORECASE)
