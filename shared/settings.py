@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -76,6 +76,21 @@ class WorkerSettings(ServiceSettings):
             buffer=self.consumer_buffer, handler_timeout_s=self.handler_timeout_s,
             drain_timeout_s=self.consumer_drain_s,
         )
+
+
+def database_url_variables(service: str) -> tuple[str, str]:
+    """The variables a service reads its Postgres URL from, in order of precedence.
+
+    `<SERVICE>_DATABASE_URL` (the service's own role) wins over the shared `DATABASE_URL`,
+    so one environment can hold every service's URL (the migrations Job, a `.env` file)
+    while a simple setup sets only `DATABASE_URL`.
+    """
+    return f"{service.upper()}_DATABASE_URL", "DATABASE_URL"
+
+
+def database_url_field(service: str, default: Any = ...) -> Any:
+    """A settings field read from `database_url_variables(service)`, first one set wins."""
+    return Field(default, validation_alias=AliasChoices(*database_url_variables(service)))
 
 
 def driver_url(database_url: str, driver: str) -> str:

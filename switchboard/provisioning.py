@@ -16,7 +16,7 @@ import nats
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, database_url_variables
 from shared.stream import ensure_stream, partitions_of
 
 CONNECT_TIMEOUT_S = 3.0
@@ -110,9 +110,18 @@ def resolve(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-async def run_migrations(migrations: Sequence[tuple[str, str]], database_url: str) -> None:
-    """Run each `(service, "module:function")` migration against `database_url`, in order."""
-    for service, reference in migrations:
+def service_database_url(env: Mapping[str, str], service: str) -> str | None:
+    """The URL `service` reads: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL` (shared.settings)."""
+    for variable in database_url_variables(service):
+        if env.get(variable):
+            return env[variable]
+    return None
+
+
+async def run_migrations(migrations: Sequence[tuple[str, str, str]]) -> None:
+    """Run each `(service, "module:function", database_url)` migration, in order, each
+    as the role its URL logs in with (the service's own, so it owns what it creates)."""
+    for service, reference, database_url in migrations:
         try:
             migrate = resolve(reference)
         except (ImportError, AttributeError) as exc:

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 from switchboard.cluster import NatsCluster
 from switchboard.home import StackHome
-from switchboard.infra import LocalPostgres, NatsServer, port_open
+from switchboard.infra import NatsServer, port_open
+from switchboard.local_postgres import LocalPostgres
 
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222

@@ -19,7 +19,8 @@ import pytest_asyncio
 from shared.bus import Bus, connect
 from shared.stream import StreamSpec, ensure_stream
 from switchboard.cluster import NatsCluster
-from switchboard.infra import LocalPostgres, NatsServer
+from switchboard.infra import NatsServer
+from switchboard.local_postgres import LocalPostgres
 
 
 @pytest.fixture(scope="session")

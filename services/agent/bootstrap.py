@@ -29,6 +29,7 @@ from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
+from shared.database_role import check_database_role
 from shared.eventlog import EventLog
 from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
@@ -68,6 +69,8 @@ async def open_agent(
     query, and a watcher probes Postgres when nothing else has for `AGENT_PG_TIMEOUT_S`.
     """
     health = health or DependencyHealth("postgres")
+    await until_reachable(lambda: check_database_role(settings.database_url, "psycopg", "agent", settings.environment),
+                          health, "check_role")
     await until_reachable(lambda: migrate(settings.database_url), health, "migrate")
     pool = await until_reachable(lambda: open_pool(settings.database_url, settings.pg_pool_size,
                                                    settings.pg_prepare_threshold, settings.pg_timeout_s),
@@ -85,7 +88,8 @@ async def open_agent(
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
         cuts = await events.open_kv(CUTS_BUCKET, replicas=settings.stream_replicas, description=CUTS_DESCRIPTION)
         yield Agent(events, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s, erasure_cuts=cuts, privacy_salt=settings.privacy_salt())
+                    fragment_s, log_epoch=await events.epoch(), erasure_cuts=cuts,
+                    privacy_salt=settings.privacy_salt())
     finally:
         stop.set()
         await watcher

@@ -48,8 +48,13 @@ def run(args: argparse.Namespace, environ: dict[str, str], fail: Callable[[str],
         number = _check_number(args.number) if command in ("erase", "export") else ""
     except ValueError as exc:
         return fail(f"{command}: {exc}")
-    if not environ.get("DATABASE_URL"):
-        return fail(f"{command}: DATABASE_URL is not set (every service's tables are visited)")
+    from switchboard.privacy.stores import database_services
+    from switchboard.provisioning import service_database_url
+
+    missing = [s for s in database_services() if not service_database_url(environ, s)]
+    if missing:
+        return fail(f"{command}: DATABASE_URL is not set (or {', '.join(s.upper() + '_DATABASE_URL' for s in missing)}:"
+                    " every service's tables are visited, each with its own role)")
     who = getattr(args, "by", None) or operator()
 
     async def work(deps: Any) -> int:

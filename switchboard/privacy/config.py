@@ -22,9 +22,18 @@ class PrivacySettings(WorkerSettings):
 
     @model_validator(mode="after")
     def _check(self) -> PrivacySettings:
-        if not self.database_url:
-            raise ValueError("DATABASE_URL is required: every service's tables are erased and swept")
-        driver_url(self.database_url, "asyncpg")
+        import os
+
+        from switchboard.privacy.stores import database_services
+        from switchboard.provisioning import service_database_url
+
+        for service in database_services():
+            url = service_database_url({**os.environ, **({"DATABASE_URL": self.database_url} if self.database_url
+                                                          else {})}, service)
+            if not url:
+                raise ValueError(f"{service.upper()}_DATABASE_URL or DATABASE_URL is required: every service's "
+                                 "tables are erased and swept, each with its own role")
+            driver_url(url, "asyncpg")
         if self.environment == "production" and not self.privacy_salt_value:
             raise ValueError("PRIVACY_SALT must be set when SWITCHBOARD_ENV=production (it keys the erasure records)")
         return self

@@ -27,7 +27,12 @@ from shared.privacy_jetstream import ProgressData, StreamData
 
 @dataclass
 class StoreContext:
-    """What the factories build stores from; engines are made once and disposed by `close`."""
+    """What the factories build stores from; engines are made once and disposed by `close`.
+
+    Each service's store connects as that service (`<SERVICE>_DATABASE_URL`, else
+    `database_url` / `DATABASE_URL`): under per-service roles an erasure deletes from each
+    schema with its owner's role, and needs no role that can touch every schema.
+    """
 
     events: EventLog
     js: JetStreamContext
@@ -36,12 +41,19 @@ class StoreContext:
     engines: list[AsyncEngine] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def engine(self) -> AsyncEngine:
+    def url_for(self, service: str) -> str | None:
+        from switchboard.provisioning import service_database_url
+
+        fallback = {"DATABASE_URL": self.database_url} if self.database_url else {}
+        return service_database_url({**self.environ, **fallback}, service)
+
+    def engine(self, service: str) -> AsyncEngine:
         from services.audit.database import create_engine
 
-        if not self.database_url:
-            raise ValueError("DATABASE_URL is not set (the Postgres the services write to)")
-        engine = create_engine(self.database_url, pool_size=2)
+        url = self.url_for(service)
+        if not url:
+            raise ValueError(f"{service.upper()}_DATABASE_URL or DATABASE_URL is not set")
+        engine = create_engine(url, pool_size=2)
         self.engines.append(engine)
         return engine
 
@@ -67,7 +79,7 @@ def _outbound(ctx: StoreContext) -> PersonalDataStore:
 def _calendar(ctx: StoreContext) -> PersonalDataStore:
     from services.calendar.privacy import CalendarData
 
-    return CalendarData(ctx.engine(), _google(ctx))
+    return CalendarData(ctx.engine("calendar"), _google(ctx))
 
 
 def _google(ctx: StoreContext) -> Any:
@@ -85,9 +97,10 @@ def _google(ctx: StoreContext) -> Any:
 def _agent(ctx: StoreContext) -> PersonalDataStore:
     from services.agent.privacy import AgentData
 
-    if not ctx.database_url:
-        raise ValueError("DATABASE_URL is not set (the Postgres the services write to)")
-    return AgentData(ctx.database_url)
+    url = ctx.url_for("agent")
+    if not url:
+        raise ValueError("AGENT_DATABASE_URL or DATABASE_URL is not set")
+    return AgentData(url)
 
 
 def _audit(ctx: StoreContext) -> PersonalDataStore:
@@ -97,7 +110,7 @@ def _audit(ctx: StoreContext) -> PersonalDataStore:
     async def caught_up(seq: int) -> None:
         await consumer_passed(ctx.js, ctx.events.name, DURABLE, seq)
 
-    return AuditData(ctx.engine(), caught_up)
+    return AuditData(ctx.engine("audit"), caught_up)
 
 
 async def consumer_passed(js: JetStreamContext, stream: str, durable: str, seq: int, timeout_s: float = 120) -> None:
@@ -122,17 +135,17 @@ class StoreEntry:
     name: str
     module: str  # skipped when this module is not installed (each image has its own extras)
     build: Callable[[StoreContext], PersonalDataStore]
-    needs_database: bool = False
+    database_of: str | None = None  # the service whose Postgres role it uses
 
 
 STORES: tuple[StoreEntry, ...] = (
     StoreEntry("gateway_seen", "services.gateway", _gateway),
     StoreEntry("outbound_sent", "services.outbound", _outbound),
-    StoreEntry("calendar", "services.calendar", _calendar, needs_database=True),
-    StoreEntry("agent", "services.agent", _agent, needs_database=True),
+    StoreEntry("calendar", "services.calendar", _calendar, database_of="calendar"),
+    StoreEntry("agent", "services.agent", _agent, database_of="agent"),
     StoreEntry("stream", "shared", lambda ctx: StreamData(ctx.events, ctx.js)),
     StoreEntry("progress", "shared", lambda ctx: ProgressData(ctx.js, ctx.events.name)),
-    StoreEntry("audit", "services.audit", _audit, needs_database=True),
+    StoreEntry("audit", "services.audit", _audit, database_of="audit"),
 )
 
 
@@ -143,6 +156,16 @@ def installed(entry: StoreEntry) -> bool:
         return False
 
 
+def database_services(entries: tuple[StoreEntry, ...] = STORES) -> list[str]:
+    """The services whose Postgres the installed stores use."""
+    return [entry.database_of for entry in entries if entry.database_of and installed(entry)]
+
+
 def build_stores(ctx: StoreContext, entries: tuple[StoreEntry, ...] = STORES) -> list[PersonalDataStore]:
-    """The stores to visit here, in order."""
-    return [entry.build(ctx) for entry in entries if installed(entry) and (ctx.database_url or not entry.needs_database)]
+    """The stores to visit here, in order; refuses when a store's database is not configured
+    (an erasure that skipped a store would report success and leave its data)."""
+    missing = [e.database_of for e in entries if e.database_of and installed(e) and not ctx.url_for(e.database_of)]
+    if missing:
+        raise ValueError("no database URL for " + ", ".join(f"{s} ({s.upper()}_DATABASE_URL or DATABASE_URL)"
+                                                            for s in missing))
+    return [entry.build(ctx) for entry in entries if installed(entry)]
