@@ -56,12 +56,15 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def privacy_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
+async def privacy_stack(bus: Bus, database_url: str, urls: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """`urls`: each service's own database URL (its role), instead of `database_url` for all."""
+    own = urls or {}
     stop = asyncio.Event()
     webhook, gateway = await serve_gateway(bus, stop)
     with FakeOpenAITranscription() as speech:
         async with TwilioEmulator(SID, TOKEN, webhook_url=webhook, status_delay_s=0.01) as twilio, \
-                calendar_rig(bus, database_url), running_agent(bus, agent_settings(database_url, bus)):
+                calendar_rig(bus, own.get("calendar", database_url)), \
+                running_agent(bus, agent_settings(own.get("agent", database_url), bus)):
             downloader = MediaDownloader(
                 MediaPolicy.from_patterns(TWILIO_MEDIA_HOSTS, twilio.url), (SID, TOKEN),
                 DownloadLimits(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=10, attempts=2, retry_base_s=0.02),
@@ -77,7 +80,7 @@ async def privacy_stack(bus: Bus, database_url: str) -> AsyncIterator[Stack]:
                 PartitionedConsumer(bus, "outbound", "reply", functools.partial(deliver_reply, deps=outbound), FAST),
             ]
             tasks = [asyncio.create_task(stage.run(stop)) for stage in stages]
-            tasks.append(asyncio.create_task(run_audit(bus, database_url, stop, AUDIT)))
+            tasks.append(asyncio.create_task(run_audit(bus, own.get("audit", database_url), stop, AUDIT)))
             try:
                 yield Stack(twilio, speech)
             finally:

@@ -23,6 +23,7 @@ from switchboard.privacy.export import export_user
 from switchboard.privacy.session import privacy_deps
 from tests.integration.test_agent_memory import BUSINESS
 from tests.integration.test_agent_stack import VOICE_NOTE
+from tests.integration.test_database_roles import roles  # noqa: F401  (a fixture: each service's own role)
 from tests.privacy_rig import privacy_stack, scan_streams, scan_tables, scan_text, settled
 
 ALICE, BOB = "+34600777888", "+447400999111"
@@ -134,3 +135,19 @@ async def test_a_message_during_the_erasure_starts_afresh_and_replay_resurrects_
     finally:
         await conn.close()
     assert old == 0 and rebuilt == 1  # only the message written during the erasure
+
+
+async def test_each_store_is_erased_by_its_own_services_role(bus, database_url, roles):
+    """Under per-service database roles no role can touch every schema: each store is
+    erased with its owner's URL, and nothing is left."""
+    alice, bob = conversation_id(BUSINESS, ALICE), conversation_id(BUSINESS, BOB)
+    async with privacy_stack(bus, database_url, urls=roles) as stack:
+        await alice_and_bob(stack)
+        await settled(bus, database_url, (alice, bob))
+    environ = {f"{service.upper()}_DATABASE_URL": url for service, url in roles.items()}
+    async with privacy_deps(bus, None, environ) as deps:
+        record = await erase_user(deps, ALICE, "operator-ana")
+    assert record.removed["audit"] and record.removed["agent"] and record.removed["calendar"]
+    needles = [ALICE, ALICE.lstrip("+"), alice, ALICE_WORD, ALICE_VOICE_WORD]
+    assert await scan_streams(bus, needles) == [] and await scan_tables(database_url, needles) == []
+    assert await scan_tables(database_url, [BOB_WORD])
