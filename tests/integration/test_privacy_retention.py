@@ -54,7 +54,7 @@ async def test_old_events_leave_the_stream_and_audit_and_replay_does_not_bring_t
     try:
         await settled(bus, database_url, (carol, dave))
         clock = ManualClock(start=now - timedelta(days=20))  # 20 days ago, Carol's message was 80 days old
-        deps = PrivacyDeps(events=events, stores=[StreamData(events, bus.js), AuditData(ctx.engine())],
+        deps = PrivacyDeps(events=events, stores=[StreamData(events, bus.js), AuditData(ctx.engine("audit"))],
                            stream=StreamData(events, bus.js), salt="test", known_conversations=_nothing, clock=clock)
         sweeping = asyncio.create_task(enforce_retention(deps, RetentionLimits(90, 90, 90), 3600, stop, clock))
         await clock.sleeping()  # the first sweep is done: nothing was old enough
