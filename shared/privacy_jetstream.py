@@ -227,3 +227,42 @@ class ProgressData:
 
     async def erase(self, subject: DataSubject) -> int:
         return await purge_kv_keys(self.js, self.bucket, (f"*.{c}" for c in subject.conversations))
+
+
+class SubjectsData:
+    """A stream (or a key-value bucket's stream) whose subjects name the conversation.
+
+    `patterns` are subject filters with `{conversation}` in them, e.g.
+    `$KV.REMINDERS.{conversation}.*` or `timers.*.{conversation}.*`. Erasing purges them
+    whole (what such stores hold is current state, not history, so there is no cut).
+    """
+
+    def __init__(self, name: str, js: JetStreamContext, stream: str, patterns: tuple[str, ...]):
+        self.name, self.js, self.stream, self.patterns = name, js, stream, patterns
+
+    def _filters(self, subject: DataSubject) -> list[str]:
+        return [p.format(conversation=c) for c in subject.conversations for p in self.patterns]
+
+    async def export(self, subject: DataSubject) -> Any:
+        found: list[dict[str, Any]] = []
+        for filter_subject in self._filters(subject):
+            seq = 0
+            while True:
+                try:
+                    raw = await self.js.get_msg(self.stream, seq=seq + 1, subject=filter_subject, next=True)
+                except NotFoundError:
+                    break
+                seq = raw.seq or seq + 1
+                found.append({"subject": raw.subject, "data": (raw.data or b"").decode(errors="replace")})
+        return found
+
+    async def erase(self, subject: DataSubject) -> int:
+        removed = 0
+        for filter_subject in self._filters(subject):
+            try:
+                removed += await purge(self.js, self.stream, subject=filter_subject)
+            except RuntimeError as exc:
+                if "not found" not in str(exc).lower():
+                    raise
+                return removed  # the stream does not exist here: nothing to erase
+        return removed

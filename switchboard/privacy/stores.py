@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.eventlog import EventLog
 from shared.privacy import PersonalDataStore
-from shared.privacy_jetstream import ProgressData, StreamData
+from shared.privacy_jetstream import ProgressData, StreamData, SubjectsData
 
 
 @dataclass
@@ -141,6 +141,14 @@ class StoreEntry:
 STORES: tuple[StoreEntry, ...] = (
     StoreEntry("gateway_seen", "services.gateway", _gateway),
     StoreEntry("outbound_sent", "services.outbound", _outbound),
+    # Reminders (branch `reminders`): skipped until `services.reminders` is installed. The
+    # bucket keys and timer subjects are that service's (book.py, timers.py).
+    StoreEntry("reminders", "services.reminders", lambda ctx: SubjectsData(
+        "reminders", ctx.js, "KV_REMINDERS", ("$KV.REMINDERS.{conversation}.*", "$KV.REMINDERS.index.{conversation}"))),
+    StoreEntry("reminder_preferences", "services.reminders", lambda ctx: SubjectsData(
+        "reminder_preferences", ctx.js, "KV_REMINDER_PREFS", ("$KV.REMINDER_PREFS.{conversation}",))),
+    StoreEntry("reminder_timers", "services.reminders", lambda ctx: SubjectsData(
+        "reminder_timers", ctx.js, "REMINDER_TIMERS", ("timers.*.{conversation}.*",))),
     StoreEntry("calendar", "services.calendar", _calendar, database_of="calendar"),
     StoreEntry("agent", "services.agent", _agent, database_of="agent"),
     StoreEntry("stream", "shared", lambda ctx: StreamData(ctx.events, ctx.js)),
