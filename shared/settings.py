@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     drain_timeout_s: float = Field(20.0, alias="NATS_DRAIN_TIMEOUT_S", gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+    # Salts the hashes that stand for numbers and conversations in erasure records and logs.
+    privacy_salt_value: str = Field("", alias="PRIVACY_SALT", repr=False)
 
     @model_validator(mode="after")
     def _nats_identity_in_production(self) -> ServiceSettings:
@@ -53,6 +55,17 @@ class ServiceSettings(BaseSettings):
         from shared.stream import StreamSpec
 
         return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
+
+    def privacy_salt(self) -> str:
+        """The deployment's privacy salt (`shared.privacy.privacy_salt`); the local default when unset.
+
+        The privacy tools refuse to run in production without it; a service that only looks
+        hashes up (the agent) goes on with the default, which the privacy tools then disagree
+        with, so set it everywhere (README, "Privacy").
+        """
+        from shared.privacy import LOCAL_SALT, privacy_salt
+
+        return privacy_salt({"PRIVACY_SALT": self.privacy_salt_value}) if self.privacy_salt_value else LOCAL_SALT
 
     def require_secret(self, name: str, value: str | None) -> None:
         """Fail fast in production on a missing or placeholder secret."""

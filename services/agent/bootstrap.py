@@ -17,27 +17,32 @@ from services.agent.llm import LlmRetry, build_model
 from services.agent.memory import checkpointer, open_pool, probe, until_reachable
 from services.agent.migrations import migrate
 from services.agent.nodes import GraphOptions
+from services.agent.privacy import CUTS_BUCKET, CUTS_DESCRIPTION
 from services.agent.prompt import load_prompt
 from services.agent.senders import find_sender
 from services.agent.timezones import TimeZoneStore
 from services.agent.tools.base import AgentTool
 from services.agent.tools.calendar import CalendarPort, build_calendar_tools
 from services.agent.tools.clock import build_clock_tools
+from services.agent.tools.privacy import build_privacy_tools
 from services.agent.tools.search import build_search_tool
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
 from shared.database_role import check_database_role
+from shared.eventlog import EventLog
 from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
 
 
-def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore) -> list[AgentTool]:
+def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore,
+                events: EventLog | None = None) -> list[AgentTool]:
     return [
         *build_calendar_tools(calendar, settings.calendar_retry_s),
         *build_clock_tools(zones.choose),
         build_search_tool(settings.tavily_api_key, settings.tavily_base_url),
+        *(build_privacy_tools(events) if events is not None else []),
     ]
 
 
@@ -76,13 +81,15 @@ async def open_agent(
     try:
         saver = checkpointer(pool, health)
         zones = TimeZoneStore(pool, settings.default_timezone, health)
-        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
+        events = JetStreamEventLog(bus)
+        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones, events)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
-        events = JetStreamEventLog(bus)
+        cuts = await events.open_kv(CUTS_BUCKET, replicas=settings.stream_replicas, description=CUTS_DESCRIPTION)
         yield Agent(events, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s, log_epoch=await events.epoch())
+                    fragment_s, log_epoch=await events.epoch(), erasure_cuts=cuts,
+                    privacy_salt=settings.privacy_salt())
     finally:
         stop.set()
         await watcher

@@ -28,14 +28,16 @@ from langgraph.graph.state import CompiledStateGraph
 from services.agent import metrics
 from services.agent.burst import collect_burst
 from services.agent.inputs import identity, input_message, make_turn
+from services.agent.privacy import thread_for
 from services.agent.replies import failed_event, failed_msg_id, reply_event, reply_msg_id
 from services.agent.state import Reply, turn_input
 from services.agent.timezones import TimeZoneStore
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
-from shared.eventlog import EventLog
+from shared.eventlog import EventLog, KeyValueStore
 from shared.events import Event, MessageTranscribed
 from shared.logging import get_logger
+from shared.privacy import LOCAL_SALT
 
 log = get_logger(__name__)
 
@@ -60,6 +62,8 @@ class Agent:
     debounce_fragment_s: float | None = None
     clock: Clock = SYSTEM_CLOCK
     log_epoch: str = ""  # the event log's epoch at start-up (EventLog.epoch); "" = not tracked
+    erasure_cuts: KeyValueStore | None = None  # see services/agent/privacy.py
+    privacy_salt: str = LOCAL_SALT
 
 
 async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
@@ -78,8 +82,9 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
     turn = make_turn(inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
     messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
+    thread = await thread_for(agent.erasure_cuts, conversation, seq, agent.privacy_salt)  # fresh after an erasure
     final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq, agent.log_epoch),
-                                      {"configurable": {"thread_id": conversation}}, durability=DURABILITY)
+                                      {"configurable": {"thread_id": thread}}, durability=DURABILITY)
     reply: Reply | None = final.get("reply")
     if final.get("answered_seq", 0) < seq or reply is None:
         raise RuntimeError(f"the turn ended without answering input {seq}")
@@ -95,7 +100,7 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
     log.info("turn_answered", conversation=conversation, outcome=final["outcome"], last_seq=reply["turn"]["last_seq"],
              inputs=len(reply["turn"]["message_sids"]), tools=len(reply["tool_calls"]), latency_ms=reply["latency_ms"])
     if agent.checkpointer is not None and agent.prune_every and final.get("turns", 0) % agent.prune_every == 0:
-        await agent.checkpointer.aprune([conversation])  # keep only the latest checkpoint
+        await agent.checkpointer.aprune([thread])  # keep only the latest checkpoint
 
 
 async def _stored_answer(agent: Agent, conversation: str, seq: int) -> Reply | None:

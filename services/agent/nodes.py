@@ -17,6 +17,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
+from services.agent.privacy import conversation_of
 from services.agent.prompt import system_message
 from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
 from services.agent.state import AgentState, Inbox, Reply
@@ -194,7 +195,7 @@ class TurnNodes:
         """Run the last message's tool calls in order; every call gets a result, errors included."""
         turn = state["turn"]
         zone = state["time_zone"]
-        conversation = config["configurable"]["thread_id"]
+        conversation = conversation_of(config["configurable"]["thread_id"])
         changes: dict[str, Any]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
         asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
@@ -234,7 +235,7 @@ class TurnNodes:
 
     def _reply(self, state: AgentState, config: RunnableConfig) -> dict:
         """The reply to the turn, stored with the last input sequence it answers."""
-        conversation = config["configurable"]["thread_id"]
+        conversation = conversation_of(config["configurable"]["thread_id"])
         turn = state["turn"]
         last = state["messages"][-1]
         text = clean_reply(last.content) if isinstance(last, AIMessage) else FALLBACK

@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 
 from services.agent.offline import render
 from services.agent.offline.intents import Intent, parse_intents
+from services.agent.offline.privacy import privacy_step
 from services.agent.prompt import read_clock
 
 _CALL_ID = re.compile(r"^off_(\d+)_")
@@ -52,6 +53,9 @@ class Situation:
 
 def plan(messages: list[BaseMessage], tools: set[str]) -> tuple[str, list[dict]]:
     """(text, tool_calls): the next calls to make, or, when none are left, the answer."""
+    asked_about_data = privacy_step(messages, tools)  # services/agent/offline/privacy.py
+    if asked_about_data is not None:
+        return asked_about_data
     now, zone = _clock(messages)
     last_human = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1)
     if last_human < 0:
