@@ -21,7 +21,9 @@ from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, 
 from services.agent.state import AgentState, Reply
 from services.agent.tools.base import AgentTool, ToolContext
 from services.agent.tools.runner import run_tool_call
+from shared.clock import Clock, SystemClock
 from shared.logging import get_logger
+from shared.phones import country_of_number
 from shared.text import clean_text
 
 log = get_logger(__name__)
@@ -44,6 +46,7 @@ class GraphOptions:
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
     max_tool_calls_per_round: int = 25
+    clock: Clock = field(default_factory=SystemClock)  # what "now" is in the prompt (tests fix it)
 
 
 def calls_before(messages: list, first_input_id: str) -> list[ToolCall]:
@@ -84,7 +87,7 @@ class TurnNodes:
         self.final = model.bind_tools(schemas, tool_choice="none") if tools else model
         self.label = options.model_label or model_label(model)
         self.summary_tokens = options.context_tokens // 8
-        fixed = tokens([system_message(options.prompt, "America/Argentina/Buenos_Aires")]) + self.tools_cost
+        fixed = tokens([system_message(options.prompt, "America/Argentina/Buenos_Aires", country="AR")]) + self.tools_cost
         self.history_tokens = options.context_tokens - fixed - self.summary_tokens - tokens([SystemMessage(LIMIT_NOTE)])
         if self.history_tokens < options.context_tokens // 4:
             raise ValueError(
@@ -136,7 +139,8 @@ class TurnNodes:
         without tool calls is composed into the reply in the same step."""
         messages, updates = self._compacted(state)
         at_limit = state.get("rounds", 0) >= self.options.max_tool_steps
-        system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")))
+        system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")),
+                                now=self.options.clock.now(), country=country_of_number(state["turn"]["user"]))
         if at_limit:
             system = SystemMessage(f"{system.content}\n\n{LIMIT_NOTE}")
         budget = int(self.options.context_tokens * SAFETY) - tokens([system]) - self.tools_cost
