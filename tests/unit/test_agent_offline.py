@@ -42,7 +42,7 @@ def test_dates_and_times_people_type(text, day, at, minutes):
     ("Schedule lunch with Ana tomorrow at 1", ["create"], "Lunch with Ana"),
     ("Hi! Can you add Dentist next Friday 10:30?", ["greet", "create"], "Dentist"),
     ("Put a meeting called Planning on June 5 at 3pm for 2 hours in my calendar", ["create"], "Planning"),
-    ("move it to 2", ["move"], "It"),
+    ("move it to 2", ["move"], ""),
     ("Reschedule the dentist to Friday at 3", ["move"], "Dentist"),
     ("cancel lunch with Ana", ["cancel"], "Lunch with Ana"),
     ("dentist thursday 4pm", ["create"], "Dentist"),

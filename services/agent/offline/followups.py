@@ -85,7 +85,8 @@ def answer(pending: dict[str, Any] | None, message: str, now: datetime, order: s
         if intent.kind == "create" and intent.subject and not _similar(intent.subject, subject):
             return None
         return Intent("create", folded, merge(stored, intent.when), subject)
-    if kind == "create_title" and intent.kind == "freeform" and re.search(r"[^\W\d_]{2}", message):
+    untimed = intent.kind == "freeform" or intent.kind == "create" and not intent.when.anything
+    if kind == "create_title" and untimed and re.search(r"[^\W\d_]{2}", message):
         title = message.strip(" .!?¡¿")
         return Intent("create", folded, stored, title[:1].upper() + title[1:])
     if kind == "move_when" and intent.when.anything:

@@ -85,13 +85,15 @@ def create(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
         when.all_day = True
     if not intent.subject:
         return Answer(say(lang, "ask_title"), {"kind": "create_title", "when": when_to_dict(when)})
-    start = start_of(when, s.local, intent.subject)
+    start = start_of(when, s.local, intent.subject, recurring=bool(when.recurrence))
     if start is None:
         pending = {"kind": "create_time", "subject": intent.subject, "when": when_to_dict(when)}
         if when.day is None:
             return Answer(say(lang, "ask_day", subject=intent.subject), pending)
         day = " " + say(lang, "on_day", day=render.day_text(when.day, lang))
         return Answer(say(lang, "ask_time", subject=intent.subject, day=day), pending)
+    if when.recurrence and start < s.local:
+        start = next_occurrence(start, when.recurrence, s.local)
     args: dict[str, Any] = {"summary": intent.subject[:300], "start": iso(start)}
     if minutes := duration_of(when, start):
         args["duration_minutes"] = minutes
@@ -105,6 +107,14 @@ def create(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
         return Answer(say(lang, "past", when=shown, summary=intent.subject),
                       {"kind": "confirm", "calls": [{"name": "create_event", "args": args}]})
     return Call("create_event", args)
+
+
+def next_occurrence(start: datetime, rule: str, now: datetime) -> datetime:
+    """The first start of a repeating event that is not past."""
+    from dateutil.rrule import rrulestr
+
+    found = rrulestr(rule, dtstart=start).after(now)
+    return found if isinstance(found, datetime) else start
 
 
 def do(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
@@ -194,7 +204,8 @@ def cancel_all(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     if not events:
         return Answer(say(s.language, "nothing_to_cancel", label=text))
     calls = [{"name": "delete_event", "args": {"event_id": e["event_id"]}} for e in events]
-    return Answer(say(s.language, "confirm_cancel_all", count=len(events), label=text,
+    key = "confirm_cancel_one" if len(events) == 1 else "confirm_cancel_all"
+    return Answer(say(s.language, key, count=len(events), label=text,
                       items=render.bullet_list(events, s.language)), {"kind": "confirm", "calls": calls})
 
 
@@ -243,19 +254,21 @@ def change(tool: str, action: str) -> Handler:
             if not last.ok:
                 return _failed(s, "act_read", last)
             targets = _matching(_events(last), intent.subject) if len(steps) > 1 else _events(last)
-            if not targets and len(steps) == 1:
+            targets = _at_time(targets, intent.when)
+            if not targets and len(steps) == 1 and intent.subject:
                 start, end = _window(intent, s)
                 return Call("list_events", {"start": iso(start), "end": iso(end)})
             if not targets:
                 return Answer(say(lang, "not_found", subject=intent.subject, action=say(lang, action)))
-        elif not targets and _PRONOUN.match(fold(intent.subject)):
+        elif not targets and _PRONOUN.match(fold(intent.subject)) and not intent.when.at:
             target = last_mentioned(s.earlier)
             if target is None:
                 return Answer(say(lang, "ask_which", action=say(lang, action)))
             targets = [target]
         elif not targets:
             start, end = _window(intent, s)
-            return Call("list_events", {"start": iso(start), "end": iso(end), "query": _keyword(intent.subject)})
+            found = {"start": iso(start), "end": iso(end)}
+            return Call("list_events", {**found, "query": _keyword(intent.subject)} if intent.subject else found)
         if len(targets) > 1 and tool == "delete_event" and intent.events:
             return [Call("delete_event", {"event_id": t["event_id"]}) for t in targets]
         if len(targets) > 1:
@@ -271,7 +284,20 @@ def change(tool: str, action: str) -> Handler:
     return handle
 
 
+def _at_time(events: list[dict], when: Any) -> list[dict]:
+    """The events that start at the time the user named ("my 1pm", "la reunión de las 9"), if they named one."""
+    if when is None or when.at is None:
+        return events
+    times = {when.at.strftime("%H:%M")}
+    if when.bare and when.at.hour < 12:
+        times.add(f"{when.at.hour + 12:02d}:{when.at.minute:02d}")
+    return [e for e in events if str(e.get("start", ""))[11:16] in times]
+
+
 def _move(intent: Intent, target: dict, s: Situation) -> Outcome:
+    if intent.shift_minutes:
+        new = datetime.fromisoformat(target["start"]) + timedelta(minutes=intent.shift_minutes)
+        return Call("update_event", {"event_id": target["event_id"], "start": iso(new)})
     when = intent.target
     if when is None or not (when.day or when.at or when.moment):
         return Answer(say(s.language, "ask_move", summary=target["summary"]), {"kind": "move_when", "event": target})

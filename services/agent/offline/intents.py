@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -25,10 +26,12 @@ _POLITE = re.compile(
     r"^(?:please|pls|plz|ok(?:ay)?|so|and|also|then|hey|now|oh|um+|can you|could you|would you|will you|can u|"
     r"could u|i want to|i wanna|i'd like to|i would like to|i need to|need to|let's|lets|go ahead and|kindly|"
     r"por favor|porfa|porfavor|dale|che|bueno|me podes|podes|podrias|me podrias|puedes|quiero|queria|quisiera|"
-    r"necesito|hola|actually|instead|rather|en realidad|mejor|better|no wait|wait)\b[\s,]*"
+    r"necesito|hola|actually|instead|rather|en realidad|mejor|better|no wait|wait|can we|could we|can i|could i|"
+    r"shall we|podemos|puedo|podriamos)\b[\s,]*"
 )
 _GREETING = re.compile(r"^(?:hi|hello|hey there|hey|hola|holis|buenas|buen dia|buenos dias|buenas tardes|buenas noches|"
-                       r"howdy|yo|good (?:morning|afternoon|evening))\b[\s!,.]*")
+                       r"howdy|yo|good (?:morning|afternoon|evening))\b[\s!,.]*(?:(?:what'?s up|whats up|que tal|"
+                       r"como (?:andas|estas|va)|todo bien|how are you)\b[\s!,.?]*)?")
 _VERBS = {
     "create": r"(?:schedule|add|book|create|put|set up|setup|plan|arrange|organi[sz]e|make|note|pencil in|block(?: out| off)?|"
               r"save|insert|enter|remind me (?:of|about)|agend(?:a(?!\s+(?:de|para|del|hoy|manana)\b)|ame|alo|ar|as)|"
@@ -56,7 +59,8 @@ _QUESTION = re.compile(r"\?|^(?:what|whats|when|where|which|who|how|do|does|did|
 _LIST = re.compile(
     r"\b(?:what'?s on|what is on|whats on|wh?at do i have|what have i got|what'?ve i got|do i have (?:anything|something|any)|"
     r"anything (?:on|planned)|my (?:agenda|calendar|schedule|events|appointments|meetings|plans|day)|list|show (?:me )?my|"
-    r"show me|what'?s (?:my|the) (?:agenda|schedule|plan)|am i busy|que tengo|tengo algo|que hay|mi (?:agenda|calendario|dia)|"
+    r"show me|what'?s (?:my|the) (?:agenda|schedule|plan)|am i busy|what'?s (?:happening|going on|planned|coming up)|"
+    r"what do i have going on|que (?:hay|tengo) (?:planeado|agendado)|que tengo|tengo algo|que hay|mi (?:agenda|calendario|dia)|"
     r"mis (?:eventos|turnos|reuniones|planes)|mostrame|la agenda|ocupad[oa]|como vengo|como estoy)\b"
 )
 _LIST_NOUN = re.compile(r"\b(?:agenda|calendar|schedule|events?|appointments?|meetings?|plans|busy|calendario|eventos?|"
@@ -65,7 +69,7 @@ _AVAILABLE = re.compile(r"\b(?:am i free|are we free|am i available|am i busy|is
                         r"free at|(?:do|will) i have (?:anything|something|any\w*) at|estoy libre|estoy disponible|"
                         r"estoy ocupad[oa]|tengo algo a la|tengo algo el|tengo algo manana a|tengo algo hoy a|libre a las|"
                         r"can i (?:fit|book|squeeze))\b")
-_FREE = re.compile(r"\b(?:when am i free|when (?:am i|are we) available|free time|free slots?|open slots?|availability|"
+_FREE = re.compile(r"\b(?:libre|disponible|when am i free|when (?:am i|are we) available|free time|free slots?|open slots?|availability|"
                    r"cuando estoy libre|cuando tengo (?:tiempo|lugar|un hueco)|huecos?|tiempo libre|horarios? libres?|"
                    r"when can i|free)\b")
 _TIME = re.compile(r"\bwhat(?:'s| is)? the (?:time|date)\b|\bwhat time is it\b|\bwhat day is (?:it|today)\b|"
@@ -88,17 +92,17 @@ _HELP = re.compile(r"^(?:help|ayuda|\?|menu|commands|comandos|opciones)\b|\bwhat
                    r"\bwho are you\b|\bque (?:podes|puedes|sabes) hacer\b|\bcomo funciona\b|\bquien sos\b|\bque haces\b")
 _THANKS = re.compile(r"^(?:thanks|thank you|thx|ty|cheers|great|perfect|cool|awesome|nice|ok thanks|gracias|muchas gracias|"
                      r"genial|perfecto|buenisimo|joya|barbaro|listo|dale gracias|ok|okay|k|dale|bueno|de una|"
-                     r"👍|🙏)(?:\s+(?:thanks|gracias|a lot|so much|mil))?[\s!.]*$")
+                     r"👍|🙏)(?:[\s,!]+[\w!]+){0,3}[\s!.]*$")
 YES = re.compile(r"^(?:y|yes|yeah|yep|yup|sure|ok|okay|confirm|confirmed|correct|right|go ahead|do it|please do|of course|"
                  r"si|sí|dale|claro|confirmo|correcto|hacelo|de una|obvio|👍)\b")
 NO = re.compile(r"^(?:n|no|nope|nah|don'?t|do not|never ?mind|cancel|stop|leave it|no thanks|mejor no|dejalo|deja|para)\b")
 _FILLER = re.compile(
     r"^(?:a |an |the |my |new |event |meeting called |an event called |event called |called |for |on |at |to |"
     r"un |una |el |la |los |las |mi |nuevo |nueva |evento |llamado |que se llama |para |de |i have |i've got |"
-    r"ive got |tengo |hay |it |that |in |en )+|"
+    r"ive got |tengo |hay |it |that |in |en |me |us |que |about |sobre |with |my$|mi$|the$|el$|la$|it$)+|"
     r"(?: on| at| for| to| in| from| my| calendar| in my calendar| to my calendar| on my calendar| please| el| la| a| a las|"
     r" a la| para| por favor| porfa| en| en mi agenda| en el calendario| en la agenda| de| del| at the| for the| on the|"
-    r" this| next| el proximo| que viene| by| around| starting| tipo| y| and| with)+$"
+    r" this| next| el proximo| que viene| by| around| starting| tipo| y| and| with| es| is| will be| sera)+$"
 )
 _PRONOUN = re.compile(r"^(?:it|that|this|that one|this one|the event|the meeting|the appointment|lo|la|eso|ese|esa|"
                       r"el evento|la reunion|el turno|)$")
@@ -131,6 +135,7 @@ class Intent:
     target: When | None = None  # move: the new time; `when` then says which event
     events: list[dict] = field(default_factory=list)  # the events a follow-up answer chose
     calls: list[dict] = field(default_factory=list)  # calls the user confirmed ({"name", "args"})
+    shift_minutes: int = 0  # move: "push it back 30 minutes", "adelantalo una hora"
 
 
 def _subject(t: Text, verb_end: int = 0) -> str:
@@ -151,6 +156,9 @@ def _subject(t: Text, verb_end: int = 0) -> str:
                 original, folded = original[:m.start()] + original[m.end():], folded[:m.start()] + folded[m.end():]
                 break
         original, folded = original.strip(" ,.!?¿¡:;-"), folded.strip(" ,.!?¿¡:;-")
+    original = original.strip(" \"'“”‘’«»")
+    if fold(original) in ("my", "mi", "the", "el", "la", "it", "lo", "mis", "me"):
+        return ""
     return original[:1].upper() + original[1:] if original else ""
 
 
@@ -169,7 +177,7 @@ def _zone(t: Text) -> Intent | None:
     if m := _ZONE.search(t.folded):
         start = next(m.start(i) for i in range(1, 4) if m.group(i))
         place = re.sub(r"\b(?:now|today|these days|for now|at the moment|ahora|hoy|por ahora)\b", "", t.original[start:])
-        place = place.strip(" .!?¿¡")
+        place = "".join(c for c in unicodedata.normalize("NFKD", place.strip(" .!?¿¡")) if not unicodedata.combining(c))
         if place and resolve_place(fold(place)):
             return Intent("zone", t.folded, place=place)
     return None
@@ -185,14 +193,30 @@ def _cancel(t: Text) -> Intent | None:
     if not (m := _verb("cancel", t)):
         return None
     rest = t.folded[m.end():].strip()
-    if _BULK.match(rest) or not _subject(t, m.end()) and t.when.anything and not _PRONOUN.match(rest):
+    if _BULK.match(rest) or not _subject(t, m.end()) and t.when.anything and not t.when.at and not _PRONOUN.match(rest):
         return Intent("cancel_all", t.folded, t.when)
     return Intent("cancel", t.folded, t.when, _subject(t, m.end()))
+
+
+_SHIFT = re.compile(r"\b(?:by\s+)?(\d+|an?|one|half an|una|un|media)\s*(hours?|hrs?|h|minutes?|mins?|horas?|hs|minutos?)\b")
+_EARLIER = re.compile(r"\b(?:earlier|forward|sooner|before|antes|adelant\w*|mas temprano)\b")
+
+
+def _shift(t: Text) -> int:
+    if not (m := _SHIFT.search(t.folded)) or re.search(r"\b(?:in|en|dentro de)\s+$", t.folded[:m.start()]):
+        return 0
+    amount = {"a": 1, "an": 1, "one": 1, "una": 1, "un": 1, "half an": 0.5, "media": 0.5}.get(m.group(1))
+    minutes = round((amount or float(m.group(1))) * (60 if m.group(2).startswith("h") else 1))
+    return -minutes if _EARLIER.search(t.folded) else minutes
 
 
 def _move(t: Text) -> Intent | None:
     if not (m := _verb("move", t)):
         return None
+    if shift := _shift(t):
+        which = t.part(0, _SHIFT.search(t.folded).start())  # type: ignore[union-attr]
+        return Intent("move", t.folded, which.when, re.sub(r"(?i)\s*\b(?:back|forward|ahead|para atras)$", "",
+                                                           _subject(which, m.end())), shift_minutes=shift)
     # "move the dentist on friday to 3pm": before " to "/" a " is which event, after is when
     split = re.search(r"\s(?:to|a|para|al|for|until|till|hasta)\s(?=.*(?:\d|noon|tomorrow|manana|hoy|today|next|"
                       r"proxim|mon|tue|wed|thu|fri|sat|sun|lunes|martes|miercoles|jueves|viernes|sabado|domingo|"
@@ -216,8 +240,12 @@ def _create(t: Text) -> Intent | None:
     return None
 
 
+_FREE_WORD = re.compile(r"\b(?:free|available|busy|libre|disponible|ocupad[oa])\b")
+
+
 def _available(t: Text) -> Intent | None:
-    if _AVAILABLE.search(t.folded) and (t.when.at or t.when.moment):
+    asks = _AVAILABLE.search(t.folded) or _QUESTION.search(t.folded) and _FREE_WORD.search(t.folded)
+    if asks and (t.when.at or t.when.moment):
         return Intent("check", t.folded, t.when)
     return None
 
@@ -235,10 +263,23 @@ def _list(t: Text) -> Intent | None:
     return None
 
 
+_EVENT_WORD = re.compile(
+    r"\b(?:dentist|doctor|appointment|meeting|call|lunch|dinner|breakfast|brunch|gym|class|lesson|interview|party|flight|"
+    r"haircut|workout|yoga|practice|game|match|review|standup|sync|demo|presentation|workshop|session|therapy|"
+    r"reunion|turno|medico|dentista|almuerzo|cena|desayuno|clase|gimnasio|entrevista|fiesta|vuelo|peluqueria|partido|"
+    r"llamada|cita|consulta|taller|sesion|terapia|odontologo|psicologo|psicologa|kinesiologo|asado|cumple|"
+    r"cumpleanos|birthday)\b")
+
+
+_STATUS = re.compile(r"^(?:i'?m|i am|im|i was|i had|i just|we'?re|it'?s|it was|that'?s|this is|he'?s|she'?s|"
+                     r"estoy|estaba|estamos|soy|es|era|fue|tuve|tengo que)\b")
+
+
 def _implicit_create(t: Text) -> Intent | None:
     """A title and a when, and no question: "dentist thursday 4pm", "cumple de Ana el 5 de junio"."""
-    if not (t.when.day or t.when.at or t.when.recurrence or t.when.moment or t.when.birthday):
-        return None
+    if not (t.when.day or t.when.at or t.when.recurrence or t.when.moment or t.when.birthday or t.when.span):
+        if not (_EVENT_WORD.search(t.folded) and len(t.folded.split()) <= 6) or _STATUS.match(t.folded):
+            return None
     if _QUESTION.search(t.folded) and not re.match(r"^(?:i have|i've got|tengo)\b", t.folded):
         return None
     subject = _subject(t)
@@ -309,12 +350,21 @@ def read_text(message: str, now: datetime, date_order: str) -> Text:
     return Text(original, folded, parse_when(folded, now, date_order), now, date_order)
 
 
+_OBJECT_FIRST = re.compile(
+    r"^(?P<obj>.+?)[\s,:;-]+(?P<verb>(?:move|cancel|delete|reschedule|push|postpone|remove) it|"
+    r"(?:pas|mov|camb|cancel|borr|sac|pospon|posterg|corr|adelant|atras|elimin)[a-z]*?l[oa])\b"
+)
+
+
 def classify(message: str, now: datetime, date_order: str = "DMY") -> Intent:
     """One request (no greeting in front) -> its intent; `freeform` if no row matches."""
     original = message.strip()
     folded = fold(original)
-    while (polite := _POLITE.match(folded)) and polite.end() > 0:
+    while (polite := _POLITE.match(folded)) and polite.end() > 0 and folded[polite.end():].strip(" ?!.¿¡"):
         original, folded = original[polite.end():], folded[polite.end():]
+    if m := _OBJECT_FIRST.match(folded):  # "la reunión de las 9 pasala a las 10", "the dentist, cancel it"
+        verb = re.sub(r"(?:l[oa]| it)$", "", m.group("verb"))
+        original = f"{verb} {original[:m.end('obj')]}{original[m.end('verb'):]}"
     t = read_text(original.strip(" ?!.¿¡"), now, date_order)
     language = detect_language(fold(message))
     for _, matcher in INTENTS:

@@ -41,8 +41,10 @@ def _options(at: time, preferred: str | None, bare: bool) -> list[time]:
     return [t for t in options if low <= t <= high] or options
 
 
-def start_of(when: When, now: datetime, subject: str = "") -> datetime | None:
-    """The naive local start `when` means, or None without a time (and not all day)."""
+def start_of(when: When, now: datetime, subject: str = "", recurring: bool = False) -> datetime | None:
+    """The naive local start `when` means, or None without a time (and not all day).
+    A repeating event takes the sensible hour on its first day even if that is past today
+    (the caller moves it to the next occurrence)."""
     if when.moment:
         return when.moment
     today = now.date()
@@ -51,7 +53,7 @@ def start_of(when: When, now: datetime, subject: str = "") -> datetime | None:
     if when.at is None:
         return None
     options = _options(when.at, hint(when, subject), when.bare)
-    if when.day is not None and when.day != today:
+    if when.day is not None and (when.day != today or recurring):
         return datetime.combine(when.day, options[0])
     if when.day is not None and when.bare:  # "today at 9" at 10:30 means 21:00
         options = options + [t for t in _options(when.at, "evening", True) if t not in options]
@@ -65,7 +67,7 @@ def start_of(when: When, now: datetime, subject: str = "") -> datetime | None:
 
 def duration_of(when: When, start: datetime) -> int | None:
     if when.all_day and when.at is None:
-        return 24 * 60
+        return max(24 * 60, when.duration_minutes or 0)
     if when.until is not None and when.at is not None:
         end = datetime.combine(start.date(), when.until)
         if when.until <= when.at:

@@ -96,7 +96,7 @@ class _Reader:
 def parse_when(text: str, now: datetime, date_order: str = "DMY") -> When:
     """Find when in folded `text`; `now` is the user's naive local time."""
     reader = _Reader(text, now, date_order)
-    for step in (_recurrence, _all_day, _duration, _relative, _range, _day, _time, _period, _span):
+    for step in (_recurrence, _all_day, _duration, _relative, _dates_span, _range, _day, _time, _period, _span):
         step(reader)
     when = reader.when
     if when.recurrence and when.day is None and (days := re.search(r"BYDAY=(\w\w)", when.recurrence)):
@@ -212,14 +212,15 @@ def _clock(hour: str, minute: str | None, ap: str | None, period: str | None) ->
 
 
 def _range(r: _Reader) -> None:
-    m = r.find(rf"(?:\b(?:from|between|de|desde|entre)\s+(?:las\s+|la\s+)?)?\b{_T}\s*(?:-|–|to|till|until|and|a|hasta|y)\s*"
+    m = r.find(rf"(?:\b(?:from|between|de|desde|entre)\s+(?:las\s+|la\s+)?)?(?<![\d/.-])\b{_T}\s*(?:-|–|to|till|until|and|a|hasta|y)\s*"
                rf"(?:las\s+|la\s+)?{_T}" + _NOT_TIME)
     if not m:
         return
     first_ap = m.group(3) or m.group(4)
     second_ap = m.group(8) or m.group(9)
     first_period, second_period = m.group(5), m.group(10)
-    cue = re.match(r"\s*(?:from|between|de|desde|entre)\b", m.group(0)) or first_ap or second_ap or m.group(2) or m.group(7)
+    cue = (re.match(r"\s*(?:from|between|de|desde|entre)\b", m.group(0)) or first_ap or second_ap or m.group(2)
+           or m.group(7) or re.search(r"\d\s*[-–]\s*\d", m.group(0)))
     if not cue:
         return
     start = _clock(m.group(1), m.group(2), first_ap or (second_ap if int(m.group(1)) <= int(m.group(6)) else None),
@@ -277,8 +278,43 @@ def _time(r: _Reader) -> None:
         return
 
 
+def _dates_span(r: _Reader) -> bool:
+    """"del 1 al 15 de julio", "july 1-15", "from june 20 to 22": whole days."""
+    m = r.find(rf"\b(?:del?|from|desde(?: el)?)?\s*(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:al?|to|until|through|thru|hasta(?: el)?|-|–)"
+               rf"\s*(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:de\s+|of\s+)?({_MONTH})\b|"
+               rf"\b(?:from\s+)?({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:-|–|to|until|through|thru)\s*(\d{{1,2}})\b")
+    if not m:
+        return False
+    first, last, month = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(6), m.group(4))
+    start, end = _named_date(f"{first} {month}", r.today), _named_date(f"{last} {month}", r.today)
+    if start is None or end is None or end < start:
+        return False
+    r.when.day, r.when.explicit_date, r.when.all_day = start, True, True
+    r.when.duration_minutes = ((end - start).days + 1) * 24 * 60
+    r.take(m)
+    return True
+
+
+def _weekday_and_date(r: _Reader) -> bool:
+    """"jueves 20", "friday the 13th": the day of the month wins over the weekday."""
+    m = r.find(rf"\b(?:el\s+|on\s+|this\s+|next\s+)?{_WD}\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\b"
+               r"(?!\s*(?:[:.]\d|hs|h\b|[ap]\.?\s?m\b|de la|y media|o'?clock|-|a \d|to \d))")
+    if not m:
+        return False
+    number = int(m.group(1))
+    day = _day_of_month(number, r.today)
+    named = re.match(_WD, m.group(0).split()[-2] if len(m.group(0).split()) > 1 else "")
+    if day is None or number <= 12 and not (named and day.weekday() == weekday_index(named.group(0))):
+        return False  # "thursday 4": the hour
+    r.when.day, r.when.explicit_date = day, True
+    r.take(m)
+    return True
+
+
 def _day(r: _Reader) -> None:
     w, today = r.when, r.today
+    if r.when.day is not None or _weekday_and_date(r):
+        return
     if m := r.find(r"\b(?:the\s+)?day after tomorrow\b|\bpasado\s+manana\b"):
         w.day = today + timedelta(days=2)
     elif (m := r.find(r"\b(?:tomorrow|tomorow|tommorow|tommorrow|tomorro|tmrw|tmr|tmw|2morrow|manana)\b")) and not \

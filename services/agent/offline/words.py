@@ -17,7 +17,8 @@ _ES_WORDS = frozenset(
     "tarde noche mediodia medianoche todos todas cada esta este tiempo ayuda podes puedes quiero necesito "
     "dale si pasado cita almuerzo cena desayuno clase medico dentista partido hacer ver mis mi tenes hay algo "
     "reprograma posterga adelanta atrasa corre correme quita suspende buenas buen buenos dias espanol ingles "
-    "despues antes ahora vos che tambien nada".split()
+    "despues antes ahora vos che tambien nada quien sos como donde cuanto cuantos genia genio gracias mio mia "
+    "sabes haces podes queres contame decime hace hay ninguna ningun tenes estas andas".split()
 )
 _EN_WORDS = frozenset(
     "the what do have i my with for on at to is am are please tomorrow today tonight schedule add book "

@@ -60,7 +60,7 @@ PAST_GRACE = timedelta(minutes=5)
 class CreateEventArgs(ToolArgs):
     summary: str = Field(description="what the event is, e.g. 'Lunch with Ana'", min_length=1, max_length=300)
     start: datetime = Field(description=f"when it starts: {LOCAL}")
-    duration_minutes: int = Field(60, ge=1, le=24 * 60, description="how long it lasts; ignored when end is given")
+    duration_minutes: int = Field(60, ge=1, le=31 * 24 * 60, description="how long it lasts; ignored when end is given")
     end: datetime | None = Field(None, description=f"when it ends: {LOCAL}")
     location: str | None = Field(None, max_length=300)
     description: str | None = Field(None, max_length=2000)
