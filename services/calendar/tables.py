@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -32,6 +34,8 @@ events = Table(
     Column("time_zone", String(64), nullable=False),
     Column("attendees", JSONB, nullable=False, server_default="[]"),
     Column("revision", Integer, nullable=False, server_default="1"),
+    Column("all_day", Boolean, nullable=False, server_default=false()),
+    Column("recurrence", Text),  # an RRULE body; starts_at/ends_at are the first occurrence
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("ends_at > starts_at", name="events_end_after_start"),
