@@ -107,12 +107,14 @@ class Chat:
         self.conversation = conversation_id(BUSINESS, self.user)
         self.backend = self.assistant.backend
 
-    async def say(self, text: str) -> str:
+    async def say(self, text: str, heard: float | None = None) -> str:
+        """Send `text`; with `heard`, as words of a voice note heard with that confidence."""
         seq = next(self.seq)
+        voice = {"voice": {"source": "voice", "confidence": heard, "language": None}} if heard is not None else {}
         turn = Turn(first_seq=seq, last_seq=seq, message_sids=[f"SM{seq}"], user=self.user, business=BUSINESS,
                     correlation_id=None, causation_id=f"e{seq}", started_at=time.time())
         zone = self.assistant.zones.get(self.conversation, self.zone)
-        state = await self.assistant.graph.ainvoke(turn_input([HumanMessage(text, id=f"in-{seq}")], turn, zone),
+        state = await self.assistant.graph.ainvoke(turn_input([HumanMessage(text, id=f"in-{seq}", additional_kwargs=voice)], turn, zone),
                                                    {"configurable": {"thread_id": self.conversation}})
         reply = state["reply"]["text"]
         self.replies.append(reply)

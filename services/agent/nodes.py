@@ -77,6 +77,25 @@ def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any]
     return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}"
 
 
+HEARD_CHARS = 300
+
+
+def heard(messages: Sequence[Any], turn: Mapping[str, Any]) -> str:
+    """"🎤 “…”" for each voice note of the turn: the user sees what was heard before what
+    was done about it (a misheard note is then obvious)."""
+    ids = {f"in-{seq}" for seq in range(turn["first_seq"], turn["last_seq"] + 1)}
+    lines = []
+    for message in messages:
+        voice = getattr(message, "additional_kwargs", {}).get("voice") if getattr(message, "id", None) in ids else None
+        if voice:
+            words = message_text(message.content).split("\n[")[0].strip()
+            if voice.get("source") == "mixed":  # the caption is the user's own text
+                words = words.split("\n", 1)[-1]
+            shown = words if len(words) <= HEARD_CHARS else words[:HEARD_CHARS].rstrip() + "…"
+            lines.append(f"🎤 “{shown}”")
+    return "\n".join(lines)
+
+
 class TurnNodes:
     def __init__(self, model: BaseChatModel, tools: list[AgentTool], options: GraphOptions):
         self.options = options
@@ -170,7 +189,7 @@ class TurnNodes:
                                    usage_metadata=answer.usage_metadata)
         update = {**updates, "messages": [*updates.get("messages", []), answer], "usage": usage, "failure": failure}
         if not answer.tool_calls or failure:
-            update |= self._reply({**state, **update, "messages": [answer]}, config)
+            update |= self._reply({**state, **update, "messages": [answer]}, config, heard(state["messages"], state["turn"]))
         return update
 
     @staticmethod
@@ -218,14 +237,17 @@ class TurnNodes:
 
     async def compose(self, state: AgentState, config: RunnableConfig) -> dict:
         """Compose the reply from the last model message (a resumed turn that had its answer)."""
-        return self._reply(state, config)
+        return self._reply(state, config, heard(state["messages"], state["turn"]))
 
-    def _reply(self, state: AgentState, config: RunnableConfig) -> dict:
-        """The reply to the turn, stored with the last input sequence it answers."""
+    def _reply(self, state: AgentState, config: RunnableConfig, prefix: str = "") -> dict:
+        """The reply to the turn, stored with the last input sequence it answers; `prefix`
+        (what was heard in voice notes) goes first."""
         conversation = config["configurable"]["thread_id"]
         turn = state["turn"]
         last = state["messages"][-1]
         text = clean_reply(last.content) if isinstance(last, AIMessage) else FALLBACK
+        if prefix:
+            text = f"{prefix}\n\n{text}"
         reply = Reply(
             reply_id=stable_id("reply", conversation, turn["last_seq"]),
             event_id=stable_id("event", conversation, turn["last_seq"]),

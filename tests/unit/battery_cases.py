@@ -22,7 +22,7 @@ AR = "+5491155550123"
 @dataclass
 class Case:
     category: str
-    messages: list[str]
+    messages: list  # text, or (text, confidence) for the words of a voice note
     expect: Callable  # (chat, seeds) -> problem or None
     user: str = US
     seed: list[tuple] = field(default_factory=list)  # (summary, local start[, minutes[, rule]])
@@ -30,7 +30,7 @@ class Case:
 
     @property
     def name(self) -> str:
-        return " / ".join(self.messages)
+        return " / ".join(m if isinstance(m, str) else f"🎤 {m[0]} ({m[1]:.2f})" for m in self.messages)
 
 
 def _new(chat, seeds):
@@ -303,6 +303,14 @@ CASES: list[Case] = [
     C("voice", "Book a call with the bank tomorrow at three thirty.", created("Call with the bank", "2025-06-11T15:30")),
     C("voice", "Cancelá el turno médico del jueves.", cancelled("Turno médico"), user=AR, seed=SEMANA),
     C("voice", "Poneme el gimnasio el viernes a las siete de la mañana.", created("Gimnasio", "2025-06-13T07:00"), user=AR),
+    C("voice", [("Cancel the dentist.", 0.45)], asks("heard", "Dentist"), seed=WEEK),
+    C("voice", [("Cancel the dentist.", 0.45), "yes"], cancelled("Dentist"), seed=WEEK),
+    C("voice", [("Cancel the dentist.", 0.45), "no"], unchanged(), seed=WEEK),
+    C("voice", [("Cancel the dentist.", 0.85)], cancelled("Dentist"), seed=WEEK),
+    C("voice", [("Cancelá el turno médico.", 0.5)], asks("turno médico"), user=AR, seed=SEMANA),
+    C("voice", [("Move the gym to Saturday at 9.", 0.5), "yes"], moved("Gym", "2025-06-14T09:00"), seed=WEEK),
+    C("voice", [("I'm in Madrid now.", 0.4)], asks("time zone")),
+    C("voice", [("Dentist on Thursday at 4 p.m.", 0.5)], created("Dentist", "2025-06-12T16:00", contains="🎤")),
     # --- language, help, the rest ---
     C("language", "hola", replied("hola")),
     C("language", "qué podés hacer?", replied("agenda")),

@@ -31,7 +31,7 @@ async def run_case(assistants: dict[str, Assistant], case, index: int) -> tuple[
     for seeded in case.seed:
         chat.seed(*seeded)
     for message in case.messages:
-        await chat.say(message)
+        await (chat.say(*message) if isinstance(message, tuple) else chat.say(message))
     problem = case.expect(chat, case.seed)
     if problem is None:
         leaked = [r for r in chat.replies if any(word.casefold() in r.casefold() for word in OPERATOR_WORDS)]

@@ -376,7 +376,7 @@ def classify(message: str, now: datetime, date_order: str = "DMY") -> Intent:
 
 def parse_intents(message: str, now: datetime, date_order: str = "DMY") -> list[Intent]:
     """The requests in one message (a greeting in front counts as its own)."""
-    failed = [Intent("failed", m.group(3)) for m in FAILED_INPUT.finditer(message)]
+    failed = [Intent("failed", m.group(3), subject=m.group(2)) for m in FAILED_INPUT.finditer(message)]
     message = FAILED_INPUT.sub(" ", message).replace("🎤", " ")
     text = re.sub(r"\s+", " ", message).strip()
     if not text.strip(" !.") and failed:

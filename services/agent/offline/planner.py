@@ -30,6 +30,8 @@ from services.agent.offline.words import fold
 from services.agent.prompt import read_clock, read_profile
 
 MEMORY_KEY = "offline"
+LOW_VOICE_CONFIDENCE = 0.6  # below it, a heard cancel, move or time-zone change is confirmed first
+_CHANGES = {"delete_event", "update_event", "set_time_zone"}
 _CALL_ID = re.compile(r"^off_(\d+)_")
 _SPANISH_ZONES = re.compile(r"^(?:America/(?:Argentina|Montevideo|Mexico_City|Bogota|Lima|Santiago|Caracas|Asuncion|"
                             r"La_Paz|Guayaquil|Havana|Panama|Costa_Rica|Guatemala|El_Salvador|Tegucigalpa|Managua|"
@@ -57,14 +59,33 @@ def _zone(intent: Intent, steps: list[Step], s: Situation) -> Call | Answer:
     return Answer(say(s.language, "zone", zone=last.data["time_zone"], time=last.data["now"]["time"]))
 
 
+def _failure_text(intent: Intent, s: Situation) -> str:
+    """The transcriber's polite reply, in the user's language when we know its code."""
+    key = f"fail_{intent.subject}"
+    return say(s.language, key) if key in render.WORDS.get(s.language, {}) else intent.text
+
+
 HANDLERS: dict[str, Handler] = {
     "greet": _simple("greeting"), "help": _simple("help"), "thanks": _simple("thanks"),
     "language": _simple("language"), "declined": _simple("declined"), "freeform": _simple("needs_llm"),
-    "failed": lambda intent, steps, s: Answer(intent.text),  # the transcriber's polite reply
+    "failed": lambda intent, steps, s: Answer(_failure_text(intent, s)),
     "time": _time, "zone": _zone, "create": handlers.create, "do": handlers.do, "list": handlers.listing,
     "free": handlers.free, "check": handlers.check, "cancel_all": handlers.cancel_all,
     "move": handlers.change("update_event", "move"), "cancel": handlers.change("delete_event", "cancel"),
 }
+
+
+def confirm_heard(outcome: Call | list[Call] | Answer, steps: list[Step], s: Situation) -> Call | list[Call] | Answer:
+    """A change asked for in a voice note heard with low confidence: ask before making it."""
+    calls = outcome if isinstance(outcome, list) else [outcome] if isinstance(outcome, Call) else []
+    if not calls or not any(call.name in _CHANGES for call in calls):
+        return outcome
+    names = {e.get("event_id"): e.get("summary") for step in steps for e in step.data.get("events", [])}
+    summaries = [names.get(call.args.get("event_id")) for call in calls if call.args.get("event_id")]
+    what = ", ".join(f"“{name}”" for name in summaries if name) or say(s.language, "that_change")
+    action = {"delete_event": "cancel", "update_event": "move"}.get(calls[0].name, "zone_change")
+    return Answer(say(s.language, "confirm_heard", action=say(s.language, action), what=what),
+                  {"kind": "confirm", "calls": [{"name": c.name, "args": c.args} for c in calls]})
 
 
 def decide(intent: Intent, steps: list[Step], situation: Situation) -> Call | list[Call] | Answer:
@@ -108,10 +129,15 @@ def plan(messages: list[BaseMessage], tools: set[str]) -> tuple[str, list[dict],
     memory = memory_of(messages[:first])
     local = now.replace(tzinfo=None)
     intents: list[Intent] = []
+    unsure: list[bool] = []  # the request came from a voice note heard with low confidence
     for position, message in enumerate(messages[first : last_human + 1]):
         text = _text(message)
         answered = followups.answer(memory.get("pending"), text, local, order) if position == 0 else None
-        intents += [answered] if answered else parse_intents(text, local, order)
+        found = [answered] if answered else parse_intents(text, local, order)
+        intents += found
+        voice = message.additional_kwargs.get("voice") or {}
+        confidence = voice.get("confidence") if isinstance(voice, dict) else None
+        unsure += [isinstance(confidence, (int, float)) and confidence < LOW_VOICE_CONFIDENCE] * len(found)
     language, chosen = _language(memory, intents, zone)
     after = messages[last_human + 1 :]
     steps = _steps(after, len(intents))
@@ -123,6 +149,8 @@ def plan(messages: list[BaseMessage], tools: set[str]) -> tuple[str, list[dict],
             calls.append({})  # "it" may be what an earlier request is creating: wait for it
             continue
         outcome = decide(intent, steps[index], situation)
+        if unsure[index]:
+            outcome = confirm_heard(outcome, steps[index], situation)
         wanted = outcome if isinstance(outcome, list) else [outcome] if isinstance(outcome, Call) else []
         if wanted and all(call.name in tools for call in wanted):
             calls += [{"name": call.name, "args": call.args, "type": "tool_call",
