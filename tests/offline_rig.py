@@ -1,4 +1,4 @@
-"""The agent's real graph with the offline model, in one process with no servers.
+"""The agent's real graph (the offline model by default), in one process with no servers.
 
 The graph (`build_graph`), its nodes, the calendar and clock tools and the calendar
 service's own handlers are the production code; only the ports are in memory: the
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -74,7 +75,7 @@ class InProcessCalendar:
 class Assistant:
     """One graph, calendar and clock for many users (each conversation is its own thread)."""
 
-    def __init__(self, now: datetime, zone: str):
+    def __init__(self, now: datetime, zone: str, model: BaseChatModel | None = None):
         self.now = now
         clock = ManualClock(now.replace(tzinfo=ZoneInfo(zone)))
         self.backend = MemoryCalendar()
@@ -86,7 +87,7 @@ class Assistant:
             self.zones[conversation] = zone
 
         tools = [*build_calendar_tools(InProcessCalendar(deps), 1.0, clock), *build_clock_tools(choose)]
-        self.graph = build_graph(OfflineAssistant(), tools, InMemorySaver(), GraphOptions(prompt=load_prompt(PROMPT),
+        self.graph = build_graph(model or OfflineAssistant(), tools, InMemorySaver(), GraphOptions(prompt=load_prompt(PROMPT),
                                                                                           clock=clock))
 
     def chat(self, user: str) -> Chat:
