@@ -151,6 +151,9 @@ def _label(intent: Intent, s: Situation) -> tuple[datetime, datetime, str]:
 
 def listing(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     start, end, text = _label(intent, s)
+    if intent.when.period and (end - start).days == 1:  # "tomorrow morning", "esta tarde"
+        first, last = _PERIODS[intent.when.period]
+        start, end = (datetime.combine(start.date(), datetime.strptime(t, "%H:%M").time()) for t in (first, last))
     if not steps:
         return Call("list_events", {"start": iso(start), "end": iso(end)})
     last = steps[-1]
@@ -161,15 +164,21 @@ def listing(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     return Answer(f"{say(s.language, 'only_yours')} {answer}" if _PHONE.search(intent.text) else answer)
 
 
+_PERIODS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "18:00"), "evening": ("17:00", "22:00")}
+
+
 def free(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     start, end, text = _label(intent, s)
     start = max(start, s.local)
+    day_start, day_end = _PERIODS.get(intent.when.period or "", ("09:00", "18:00"))
     if not steps:
         return Call("find_free_slots", {"start": iso(start), "end": iso(end),
                                         "duration_minutes": intent.when.duration_minutes or 60,
-                                        "day_start": "09:00", "day_end": "18:00"})
+                                        "day_start": day_start, "day_end": day_end})
     last = steps[-1]
-    return Answer(render.free(last.data["free"], text, s.language)) if last.ok else _failed(s, "act_check", last)
+    if not last.ok:
+        return _failed(s, "act_check", last)
+    return Answer(render.free(last.data["free"], text, s.language, last.data.get("slots")))
 
 
 def check(intent: Intent, steps: list[Step], s: Situation) -> Outcome:

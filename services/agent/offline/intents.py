@@ -27,7 +27,7 @@ _POLITE = re.compile(
     r"could u|i want to|i wanna|i'd like to|i would like to|i need to|need to|let's|lets|go ahead and|kindly|"
     r"por favor|porfa|porfavor|dale|che|bueno|me podes|podes|podrias|me podrias|puedes|quiero|queria|quisiera|"
     r"necesito|hola|actually|instead|rather|en realidad|mejor|better|no wait|wait|can we|could we|can i|could i|"
-    r"shall we|podemos|puedo|podriamos)\b[\s,]*"
+    r"shall we|podemos|puedo|podriamos|i need|i want|i'd like|i would like|we need|i'll need|necesitaria)\b[\s,]*"
 )
 _GREETING = re.compile(r"^(?:hi|hello|hey there|hey|hola|holis|buenas|buen dia|buenos dias|buenas tardes|buenas noches|"
                        r"howdy|yo|good (?:morning|afternoon|evening))\b[\s!,.]*(?:(?:what'?s up|whats up|que tal|"

@@ -166,6 +166,13 @@ def bullet_list(items: list[dict], language: str, numbered: bool = False) -> str
 
 
 def rule_text(rule: str, language: str) -> str:
+    text = _rule_text(rule, language)
+    if "INTERVAL=2" in rule:
+        return ("every other week, " if language == "en" else "cada dos semanas, ") + text
+    return text
+
+
+def _rule_text(rule: str, language: str) -> str:
     from services.agent.offline.when import WEEKDAY_CODES
 
     if "BYDAY=" in rule:
@@ -200,7 +207,10 @@ def listing(items: list[dict], label: str, truncated: bool, language: str) -> st
     return say(language, "listing", label=label, items=bullet_list(items, language)) + more
 
 
-def free(slots: list[str], label: str, language: str) -> str:
+def free(slots: list[str], label: str, language: str, bounds: list | None = None) -> str:
+    """Free slots, from their local (start, end) when the tool gave them, else as it wrote them."""
     if not slots:
         return say(language, "no_free", label=label)
+    if bounds and len(bounds) == len(slots):
+        slots = [when_text({"start": start, "end": end}, language) for start, end in bounds]
     return say(language, "free", label=label, items="\n".join(f"• {slot}" for slot in slots[:8]))

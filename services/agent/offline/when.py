@@ -99,16 +99,21 @@ def parse_when(text: str, now: datetime, date_order: str = "DMY") -> When:
     for step in (_recurrence, _all_day, _duration, _relative, _dates_span, _range, _day, _time, _period, _span):
         step(reader)
     when = reader.when
-    if when.recurrence and when.day is None and (days := re.search(r"BYDAY=(\w\w)", when.recurrence)):
-        ahead = (WEEKDAY_CODES.index(days.group(1)) - reader.today.weekday()) % 7
+    if when.recurrence and when.day is None and (days := re.search(r"BYDAY=([\w,]+)", when.recurrence)):
+        ahead = min((WEEKDAY_CODES.index(code) - reader.today.weekday()) % 7 for code in days.group(1).split(","))
         when.day = reader.today + timedelta(days=ahead)
     return when
 
 
 def _recurrence(r: _Reader) -> None:
     many = rf"{_WD}s?(?:\s*(?:,|and|y|&)\s*{_WD}s?)*"
-    if m := r.find(rf"\b(?:every|each)\s+(?:single\s+)?({many}|day|weekday|week|month|year)\b"):
-        r.when.recurrence = _rule(m.group(1))
+    if m := r.find(rf"\b(?:every|each)\s+(?:single\s+)?(other\s+|second\s+|2\s+)?({many}|days?|weekdays?|weeks?|months?|years?)\b"):
+        r.when.recurrence = _rule(m.group(2).rstrip("s") if m.group(2).endswith(("days", "weeks", "months", "years"))
+                                  and not m.group(2).startswith(("wednes", "thurs", "tues")) else m.group(2))
+        if m.group(1):
+            r.when.recurrence += ";INTERVAL=2"
+    elif m := r.find(r"\b(?:cada\s+(?:dos|2)|every\s+(?:two|2))\s+(semanas|weeks)\b"):
+        r.when.recurrence = "FREQ=WEEKLY;INTERVAL=2"
     elif m := r.find(rf"\b(?:todos los|todas las|cada)\s+({many}|dias?|semanas?|mes(?:es)?|anos?)\b"):
         r.when.recurrence = _rule(m.group(1))
     elif m := r.find(r"\b(daily|everyday|diariamente|weekly|semanalmente|monthly|mensualmente|yearly|annually)\b"):

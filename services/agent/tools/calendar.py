@@ -200,7 +200,9 @@ def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_B
         result = await call(lambda: calendar.free_slots(request))
         tz = ZoneInfo(ctx.time_zone)
         slots = [f"{s.start.astimezone(tz):%a %d %b, %H:%M}–{s.end.astimezone(tz):%H:%M}" for s in result.slots]
-        return as_json({"free": slots, "time_zone": ctx.time_zone})
+        starts = [[f"{s.start.astimezone(tz):%Y-%m-%dT%H:%M}", f"{s.end.astimezone(tz):%Y-%m-%dT%H:%M}"]
+                  for s in result.slots]
+        return as_json({"free": slots, "time_zone": ctx.time_zone, "slots": starts})
 
     return [
         AgentTool("create_event", "Add an event to the user's own calendar. A start in the past is refused "
