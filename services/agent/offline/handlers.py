@@ -152,8 +152,8 @@ def _label(intent: Intent, s: Situation) -> tuple[datetime, datetime, str]:
 def listing(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     start, end, text = _label(intent, s)
     if intent.when.period and (end - start).days == 1:  # "tomorrow morning", "esta tarde"
-        first, last = _PERIODS[intent.when.period]
-        start, end = (datetime.combine(start.date(), datetime.strptime(t, "%H:%M").time()) for t in (first, last))
+        start, end = (datetime.combine(start.date(), datetime.strptime(t, "%H:%M").time())
+                      for t in _PERIODS[intent.when.period])
     if not steps:
         return Call("list_events", {"start": iso(start), "end": iso(end)})
     last = steps[-1]
