@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -40,4 +41,5 @@ events = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("ends_at > starts_at", name="events_end_after_start"),
     Index("events_owner_starts_at", "owner", "starts_at"),
+    Index("events_owner_repeating", "owner", "starts_at", postgresql_where=text("recurrence IS NOT NULL")),
 )
