@@ -26,7 +26,7 @@ def when_to_dict(when: When) -> dict[str, Any]:
     return {"day": when.day.isoformat() if when.day else None, "at": when.at.isoformat() if when.at else None,
             "until": when.until.isoformat() if when.until else None, "bare": when.bare,
             "duration_minutes": when.duration_minutes, "all_day": when.all_day, "recurrence": when.recurrence,
-            "period": when.period, "birthday": when.birthday, "explicit_date": when.explicit_date,
+            "period": when.period, "birthday": when.birthday, "yearly": when.yearly, "explicit_date": when.explicit_date,
             "moment": when.moment.isoformat() if when.moment else None}
 
 
@@ -36,7 +36,7 @@ def when_from_dict(data: dict[str, Any]) -> When:
                 until=time.fromisoformat(data["until"]) if data.get("until") else None,
                 bare=bool(data.get("bare")), duration_minutes=data.get("duration_minutes"),
                 all_day=bool(data.get("all_day")), recurrence=data.get("recurrence"), period=data.get("period"),
-                birthday=bool(data.get("birthday")), explicit_date=bool(data.get("explicit_date")),
+                birthday=bool(data.get("birthday")), yearly=bool(data.get("yearly")), explicit_date=bool(data.get("explicit_date")),
                 moment=datetime.fromisoformat(data["moment"]) if data.get("moment") else None)
 
 

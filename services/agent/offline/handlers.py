@@ -76,13 +76,15 @@ def _failed(s: Situation, action: str, step: Step) -> Answer:
 
 def create(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     lang, when = s.language, intent.when
+    if when.birthday and when.at is None:
+        when.all_day = True
+        if when.yearly and not when.recurrence and when.day is not None:
+            when.recurrence = "FREQ=YEARLY"
     if steps:
         last = steps[-1]
         if not last.ok:
             return _failed(s, "act_create", last)
         return Answer(render.created(last.data["created"], last.data.get("overlaps", []), lang, when.recurrence))
-    if when.birthday and when.at is None:
-        when.all_day = True
     if not intent.subject:
         return Answer(say(lang, "ask_title"), {"kind": "create_title", "when": when_to_dict(when)})
     start = start_of(when, s.local, intent.subject, recurring=bool(when.recurrence))

@@ -29,8 +29,8 @@ _POLITE = re.compile(
     r"necesito|hola|actually|instead|rather|en realidad|mejor|better|no wait|wait|can we|could we|can i|could i|"
     r"shall we|podemos|puedo|podriamos|i need|i want|i'd like|i would like|we need|i'll need|necesitaria)\b[\s,]*"
 )
-_GREETING = re.compile(r"^(?:hi|hello|hey there|hey|hola|holis|buenas|buen dia|buenos dias|buenas tardes|buenas noches|"
-                       r"howdy|yo|good (?:morning|afternoon|evening))\b[\s!,.]*(?:(?:what'?s up|whats up|que tal|"
+_GREETING = re.compile(r"^(?:hi|hello|hey|hola|holis|buenas|buen dia|buenos dias|buenas tardes|buenas noches|"
+                       r"howdy|yo|good (?:morning|afternoon|evening))(?:\s+there)?\b[\s!,.]*(?:(?:what'?s up|whats up|que tal|"
                        r"como (?:andas|estas|va)|todo bien|how are you)\b[\s!,.?]*)?")
 _VERBS = {
     "create": r"(?:schedule|add|book|create|put|set up|setup|plan|arrange|organi[sz]e|make|note|pencil in|block(?: out| off)?|"
@@ -51,7 +51,8 @@ _VOCABULARY = ["schedule", "reschedule", "cancel", "delete", "remove", "postpone
                "reunion", "birthday", "cumpleanos", "january", "february", "march", "april", "august", "september",
                "october", "november", "december", "tonight", "afternoon", "morning", "evening", "manana", "almuerzo",
                "reschedule", "dentist", "dentista", "gimnasio"]
-_BULK = re.compile(r"^(?:all|everything|every event|all (?:of )?my (?:events|meetings|appointments|plans)|all events|"
+_BULK = re.compile(r"^(?:all|everything|every event|(?:all (?:of )?)?my (?:events|meetings|appointments|plans)|all events|"
+                   r"(?:todas )?mis reuniones|(?:todos )?mis (?:eventos|turnos|planes)|"
                    r"todo|todos|todas|todo lo que tengo|todo lo de|todos mis (?:eventos|turnos|compromisos)|"
                    r"toda (?:mi|la) agenda|mi agenda|my (?:whole )?(?:day|calendar|schedule))\b")
 _QUESTION = re.compile(r"\?|^(?:what|whats|when|where|which|who|how|do|does|did|is|are|am|any|que|cuando|donde|como|"
@@ -65,7 +66,7 @@ _LIST = re.compile(
 )
 _LIST_NOUN = re.compile(r"\b(?:agenda|calendar|schedule|events?|appointments?|meetings?|plans|busy|calendario|eventos?|"
                         r"turnos?|reuniones|planes|compromisos)\b")
-_AVAILABLE = re.compile(r"\b(?:am i free|are we free|am i available|am i busy|is (?:it|that|my \w+|\w+day) (?:free|open)|"
+_AVAILABLE = re.compile(r"\b(?:if i'?m (?:free|available|busy)|if i am (?:free|available|busy)|am i free|are we free|am i available|am i busy|is (?:it|that|my \w+|\w+day) (?:free|open)|"
                         r"free at|(?:do|will) i have (?:anything|something|any\w*) at|estoy libre|estoy disponible|"
                         r"estoy ocupad[oa]|tengo algo a la|tengo algo el|tengo algo manana a|tengo algo hoy a|libre a las|"
                         r"can i (?:fit|book|squeeze))\b")
@@ -99,7 +100,7 @@ NO = re.compile(r"^(?:n|no|nope|nah|don'?t|do not|never ?mind|cancel|stop|leave 
 _FILLER = re.compile(
     r"^(?:a |an |the |my |new |event |meeting called |an event called |event called |called |for |on |at |to |"
     r"un |una |el |la |los |las |mi |nuevo |nueva |evento |llamado |que se llama |para |de |i have |i've got |"
-    r"ive got |tengo |hay |it |that |in |en |me |us |que |about |sobre |with |my$|mi$|the$|el$|la$|it$)+|"
+    r"ive got |tengo |hay |it |that |in |en |me |us |que |about |sobre |with |es |is |my$|mi$|the$|el$|la$|it$)+|"
     r"(?: on| at| for| to| in| from| my| calendar| in my calendar| to my calendar| on my calendar| please| el| la| a| a las|"
     r" a la| para| por favor| porfa| en| en mi agenda| en el calendario| en la agenda| de| del| at the| for the| on the|"
     r" this| next| el proximo| que viene| by| around| starting| tipo| y| and| with| es| is| will be| sera)+$"
@@ -117,11 +118,12 @@ class Text:
     when: When
     now: datetime
     order: str
+    asked: bool = False  # the message was a question ("?" or "¿")
 
     def part(self, start: int, end: int) -> Text:
         """`[start:end]` of this text, read again on its own."""
         original, folded = self.original[start:end], self.folded[start:end]
-        return Text(original, folded, parse_when(folded, self.now, self.order), self.now, self.order)
+        return Text(original, folded, parse_when(folded, self.now, self.order), self.now, self.order, self.asked)
 
 
 @dataclass
@@ -244,20 +246,20 @@ _FREE_WORD = re.compile(r"\b(?:free|available|busy|libre|disponible|ocupad[oa])\
 
 
 def _available(t: Text) -> Intent | None:
-    asks = _AVAILABLE.search(t.folded) or _QUESTION.search(t.folded) and _FREE_WORD.search(t.folded)
+    asks = _AVAILABLE.search(t.folded) or (t.asked or _QUESTION.search(t.folded)) and _FREE_WORD.search(t.folded)
     if asks and (t.when.at or t.when.moment):
         return Intent("check", t.folded, t.when)
     return None
 
 
 def _free(t: Text) -> Intent | None:
-    if _FREE.search(t.folded) and (_QUESTION.search(t.folded) or "free" not in t.folded.split()):
+    if _FREE.search(t.folded) and (t.asked or _QUESTION.search(t.folded) or "free" not in t.folded.split()):
         return Intent("free", t.folded, t.when)
     return None
 
 
 def _list(t: Text) -> Intent | None:
-    question = _QUESTION.search(t.folded)
+    question = t.asked or _QUESTION.search(t.folded)
     if _LIST.search(t.folded) or question and (_LIST_NOUN.search(t.folded) or t.when.anything and not _subject(t)):
         return Intent("list", t.folded, t.when)
     return None
@@ -280,7 +282,7 @@ def _implicit_create(t: Text) -> Intent | None:
     if not (t.when.day or t.when.at or t.when.recurrence or t.when.moment or t.when.birthday or t.when.span):
         if not (_EVENT_WORD.search(t.folded) and len(t.folded.split()) <= 6) or _STATUS.match(t.folded):
             return None
-    if _QUESTION.search(t.folded) and not re.match(r"^(?:i have|i've got|tengo)\b", t.folded):
+    if (t.asked or _QUESTION.search(t.folded)) and not re.match(r"^(?:i have|i've got|tengo)\b", t.folded):
         return None
     subject = _subject(t)
     if not re.search(r"[^\W\d_]{2,}", subject) or re.fullmatch(r"(?i)(?:algo|nada|libre|free|busy|anything)", subject):
@@ -366,6 +368,7 @@ def classify(message: str, now: datetime, date_order: str = "DMY") -> Intent:
         verb = re.sub(r"(?:l[oa]| it)$", "", m.group("verb"))
         original = f"{verb} {original[:m.end('obj')]}{original[m.end('verb'):]}"
     t = read_text(original.strip(" ?!.¿¡"), now, date_order)
+    t.asked = "?" in message or "¿" in message
     language = detect_language(fold(message))
     for _, matcher in INTENTS:
         if (intent := matcher(t)) is not None:

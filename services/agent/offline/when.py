@@ -56,7 +56,8 @@ class When:
     period: str | None = None  # morning, afternoon, evening
     moment: datetime | None = None  # exact, from "in 2 hours"
     span: str | None = None  # week, next_week, weekend, month, next_month (listing)
-    birthday: bool = False
+    birthday: bool = False  # a birthday or anniversary, or a day off: all day unless a time is given
+    yearly: bool = False  # a birthday or anniversary repeats every year
     spans: list[tuple[int, int]] = field(default_factory=list)
 
     def strip(self, text: str) -> str:
@@ -150,7 +151,9 @@ def _all_day(r: _Reader) -> None:
         r.when.all_day = True
         r.take(m)
     if re.search(r"\b(?:birthday|bday|b-day|cumple|cumpleanos|anniversary|aniversario)\b", r.text):
-        r.when.birthday = True
+        r.when.birthday = r.when.yearly = True
+    elif re.search(r"\b(?:holiday|vacation|day off|feriado|vacaciones|dia libre|franco)\b", r.text):
+        r.when.birthday = True  # whole days unless a time is given, as birthdays (not repeating)
 
 
 def _number(word: str) -> float:
@@ -333,7 +336,7 @@ def _day(r: _Reader) -> None:
         w.day = today
     elif m := r.find(r"\b(\d{4})-(\d{2})-(\d{2})\b"):
         w.day, w.explicit_date = _safe_date(int(m.group(1)), int(m.group(2)), int(m.group(3))), True
-    elif m := r.find(rf"\b(?:on\s+|el\s+)?(?:the\s+)?(?:dia\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+|de\s+)?{_MONTH}\b"
+    elif m := r.find(rf"\b(?:on\s+|el\s+)?(?:the\s+)?(?:dia\s+)?\d{{1,2}}(?:st|nd|rd|th|ro|ero|°|º)?\s+(?:of\s+|de\s+)?{_MONTH}\b"
                      r"(?:,?\s+(?:de\s+|del\s+)?\d{4})?"):
         w.day, w.explicit_date = _named_date(m.group(0), today), True
     elif m := r.find(rf"\b(?:on\s+)?{_MONTH}\s+(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?\b(?::?\d{{2}})?(?:,?\s+\d{{4}})?"):
@@ -379,6 +382,7 @@ def _this_or_next_year(day: date | None, today: date) -> date | None:
 
 def _named_date(text: str, today: date) -> date | None:
     text = re.sub(r"^(?:on|el)\s+", "", text.strip())
+    text = re.sub(r"(\d)(?:ro|ero|°|º)\b", r"\1", text)
     found = dateparser.parse(
         text, languages=["en", "es"],
         settings={"PREFER_DATES_FROM": "current_period", "RELATIVE_BASE": datetime.combine(today, time()),
@@ -412,9 +416,9 @@ def _day_of_month(day: int, today: date) -> date | None:
 
 def _period(r: _Reader) -> None:
     if m := r.find(r"\b(?:in the |this |por la |a la |de la |en la |la )?(morning|manana|afternoon|tarde|evening|"
-                   r"noche|night)\b"):
+                   r"noche|night|temprano|early)\b"):
         word = m.group(1)
-        r.when.period = ("morning" if word in ("morning", "manana") else
+        r.when.period = ("morning" if word in ("morning", "manana", "temprano", "early") else
                          "afternoon" if word in ("afternoon", "tarde") else "evening")
         r.take(m)
     if r.when.period and r.when.at and r.when.bare:
