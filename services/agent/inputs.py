@@ -16,6 +16,9 @@ from shared.text import clean_text
 
 FAILED_INPUT = re.compile(r"\[(voice note|attachment) not understood \(([\w-]+)\): ([^\]]*)\]")
 DEFAULT_FAILURE_REPLY = "I couldn't understand that voice note. Could you type it?"
+# Below this transcription confidence, a cancel, a move or a time-zone change heard in a
+# voice note is confirmed before it is made (the offline model asks; an LLM is told to).
+LOW_VOICE_CONFIDENCE = 0.6
 
 
 def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:

@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 
 from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
+from services.agent.inputs import LOW_VOICE_CONFIDENCE
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
 from services.agent.prompt import system_message
 from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
@@ -78,6 +79,21 @@ def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any]
 
 
 HEARD_CHARS = 300
+VOICE_NOTE = (
+    "The user's message in this turn came from a voice note transcribed with low confidence ({confidence:.2f}): "
+    "before cancelling or moving an event or changing the time zone, repeat what you understood and ask the "
+    "user to confirm."
+)
+
+
+def unsure_voice(messages: Sequence[Any], turn: Mapping[str, Any]) -> float | None:
+    """The lowest confidence of this turn's voice notes, if it is below the bound."""
+    ids = {f"in-{seq}" for seq in range(turn["first_seq"], turn["last_seq"] + 1)}
+    found: list[float] = [float(voice["confidence"]) for m in messages if getattr(m, "id", None) in ids
+                          for voice in [getattr(m, "additional_kwargs", {}).get("voice") or {}]
+                          if isinstance(voice.get("confidence"), (int, float))]
+    lowest = min(found, default=None)
+    return lowest if lowest is not None and lowest < LOW_VOICE_CONFIDENCE else None
 
 
 def heard(messages: Sequence[Any], turn: Mapping[str, Any]) -> str:
@@ -160,6 +176,8 @@ class TurnNodes:
         at_limit = state.get("rounds", 0) >= self.options.max_tool_steps
         system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")),
                                 now=self.options.clock.now(), country=country_of_number(state["turn"]["user"]))
+        if unsure := unsure_voice(state["messages"], state["turn"]):
+            system = SystemMessage(f"{system.content}\n\n{VOICE_NOTE.format(confidence=unsure)}")
         if at_limit:
             system = SystemMessage(f"{system.content}\n\n{LIMIT_NOTE}")
         budget = int(self.options.context_tokens * SAFETY) - tokens([system]) - self.tools_cost

@@ -77,3 +77,15 @@ async def test_the_prompt_carries_local_time_zone_country_and_language_rule_and_
         assert "User's country: US" in system and "month/day" in system
         assert "Answer in the language the user writes in" in system
         assert reply == "🎤 “qué tengo el jueves?”\n\nTenés el dentista el jueves."
+
+
+async def test_a_voice_note_heard_with_low_confidence_tells_the_model_to_confirm_changes():
+    with FakeOpenAIChat() as llm:
+        llm.reply("Did you say cancel the dentist?")
+        chat = Assistant(NOW, "America/New_York", model(llm)).chat(USER)
+        await chat.say("cancel the dentist", heard=0.42)
+        system = llm.requests[0]["messages"][0]["content"]
+        assert "transcribed with low confidence (0.42)" in system and "ask the user to confirm" in system
+        llm.reply("ok")
+        await chat.say("what do I have tomorrow?", heard=0.9)
+        assert "low confidence" not in llm.requests[1]["messages"][0]["content"]

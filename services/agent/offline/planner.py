@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from services.agent.inputs import LOW_VOICE_CONFIDENCE
 from services.agent.offline import followups, handlers, render
 from services.agent.offline.handlers import Answer, Call, Handler, Situation, Step
 from services.agent.offline.intents import _PRONOUN, Intent, parse_intents
@@ -30,7 +31,6 @@ from services.agent.offline.words import fold
 from services.agent.prompt import read_clock, read_profile
 
 MEMORY_KEY = "offline"
-LOW_VOICE_CONFIDENCE = 0.6  # below it, a heard cancel, move or time-zone change is confirmed first
 _CHANGES = {"delete_event", "update_event", "set_time_zone"}
 _CALL_ID = re.compile(r"^off_(\d+)_")
 _SPANISH_ZONES = re.compile(r"^(?:America/(?:Argentina|Montevideo|Mexico_City|Bogota|Lima|Santiago|Caracas|Asuncion|"
