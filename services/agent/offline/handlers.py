@@ -166,7 +166,7 @@ def listing(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     return Answer(f"{say(s.language, 'only_yours')} {answer}" if _PHONE.search(intent.text) else answer)
 
 
-_PERIODS = {"morning": ("08:00", "12:00"), "afternoon": ("12:00", "18:00"), "evening": ("17:00", "22:00")}
+_PERIODS = {"morning": ("06:00", "12:00"), "afternoon": ("12:00", "18:00"), "evening": ("17:00", "22:00")}
 
 
 def free(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
@@ -198,6 +198,23 @@ def check(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
     if not events:
         return Answer(say(s.language, "free_at", when=shown))
     return Answer(say(s.language, "busy", when=shown, items=render.bullet_list(events, s.language)))
+
+
+def find(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
+    """"When is my dentist appointment?": the coming events that match the name."""
+    start = datetime.combine(s.local.date(), datetime.min.time())
+    window = {"start": iso(start), "end": iso(start + timedelta(days=180))}
+    if not steps:
+        return Call("list_events", {**window, "query": _keyword(intent.subject)})
+    last = steps[-1]
+    if not last.ok:
+        return _failed(s, "act_read", last)
+    found = _matching(_events(last), intent.subject)
+    if not found and len(steps) == 1:
+        return Call("list_events", window)
+    if not found:
+        return Answer(say(s.language, "not_found_plain", subject=intent.subject))
+    return Answer(say(s.language, "found", items=render.bullet_list(found[:5], s.language)))
 
 
 def cancel_all(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
@@ -233,8 +250,13 @@ def _keyword(subject: str) -> str:
     return max(words, key=len) if words else subject
 
 
+_GENERIC = re.compile(r"^(?:event|appointment|appt|meeting|thing|session|evento|cita|compromiso|cosa|turno|reunion)s?$")
+
+
 def _matching(events: list[dict], subject: str) -> list[dict]:
     wanted = fold(subject)
+    if _GENERIC.match(wanted):  # "the 4pm appointment": which one is said by its time or day
+        return events
     scored = []
     for event in events:
         title = fold(event.get("summary", ""))

@@ -33,7 +33,7 @@ _GREETING = re.compile(r"^(?:hi|hello|hey|hola|holis|buenas|buen dia|buenos dias
                        r"howdy|yo|good (?:morning|afternoon|evening))(?:\s+there)?\b[\s!,.]*(?:(?:what'?s up|whats up|que tal|"
                        r"como (?:andas|estas|va)|todo bien|how are you)\b[\s!,.?]*)?")
 _VERBS = {
-    "create": r"(?:schedule|add|book|create|put|set up|setup|plan|arrange|organi[sz]e|make|note|pencil in|block(?: out| off)?|"
+    "create": r"(?:schedule|add|book|create|put|set up|setup|set(?! (?:my |the )?(?:time ?zone|language|alarm|reminder))|plan|arrange|organi[sz]e|make|note|pencil in|block(?: out| off)?|"
               r"save|insert|enter|remind me (?:of|about)|agend(?:a(?!\s+(?:de|para|del|hoy|manana)\b)|ame|alo|ar|as)|"
               r"anot(?:a|ame|alo|ar)|agreg(?:a|ame|alo|ar)|pon(?:e|eme|elo|er|me)|crea(?:me|r)?|reserv(?:a|ame|ar)|"
               r"program(?:a|ame|ar)|arm(?:a|ame|ar)|sum(?:a|ame|ar)|guard(?:a|ame|ar)|meteme|mete)",
@@ -50,7 +50,8 @@ _VOCABULARY = ["schedule", "reschedule", "cancel", "delete", "remove", "postpone
                "agendame", "cancelar", "cancela", "miercoles", "viernes", "sabado", "domingo", "martes", "jueves",
                "reunion", "birthday", "cumpleanos", "january", "february", "march", "april", "august", "september",
                "october", "november", "december", "tonight", "afternoon", "morning", "evening", "manana", "almuerzo",
-               "reschedule", "dentist", "dentista", "gimnasio"]
+               "reschedule", "dentist", "dentista", "gimnasio", "enero", "febrero", "marzo", "abril", "mayo", "junio",
+               "julio", "agosto", "septiembre", "setiembre", "octubre", "noviembre", "diciembre", "lunes", "sabado"]
 _BULK = re.compile(r"^(?:all|everything|every event|(?:all (?:of )?)?my (?:events|meetings|appointments|plans)|all events|"
                    r"(?:todas )?mis reuniones|(?:todos )?mis (?:eventos|turnos|planes)|"
                    r"todo|todos|todas|todo lo que tengo|todo lo de|todos mis (?:eventos|turnos|compromisos)|"
@@ -75,7 +76,8 @@ _FREE = re.compile(r"\b(?:libre|disponible|when am i free|when (?:am i|are we) a
                    r"when can i|free)\b")
 _TIME = re.compile(r"\bwhat(?:'s| is)? the (?:time|date)\b|\bwhat time is it\b|\bwhat day is (?:it|today)\b|"
                    r"\btoday'?s date\b|\bwhat'?s today\b|\bque hora es\b|\bque dia es(?: hoy)?\b|\bque fecha es\b|"
-                   r"\bla hora\b|^time\b")
+                   r"\bla hora\b|^time\b|\b(?:what|which|que|cual|en que)\b.*\b(?:time ?zone|zona horaria|huso horario)\b|"
+                   r"\bmy time ?zone\b.*\?|^(?:time ?zone|zona horaria)$")
 _ZONE = re.compile(
     r"\b(?:i'?m|i am|i'm now|i live|i'm currently|i am currently|i moved|i've moved|i have moved|i'm staying|i am staying|"
     r"estoy|vivo|me mude|me fui|ahora estoy)\s+(?:now\s+|ahora\s+)?(?:in|to|at|en|a)\s+(.+)$|"
@@ -227,7 +229,9 @@ def _move(t: Text) -> Intent | None:
         cut = m.end() + split.start()
         which, new = t.part(0, cut), t.part(cut, len(t.folded))
         return Intent("move", t.folded, which.when, _subject(which, m.end()), target=new.when)
-    subject = _subject(t, m.end())
+    subject = re.sub(r"(?i)\s*\b(?:instead|then|rather|en su lugar|mejor)\b", "", _subject(t, m.end())).strip()
+    if bare := re.fullmatch(r"(?:at\s+|a las?\s+)?(\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?)", fold(subject)):
+        return Intent("move", t.folded, When(), "", target=parse_when(f"at {bare.group(1)}", t.now, t.order))
     return Intent("move", t.folded, When(), subject, target=t.when)
 
 
@@ -256,6 +260,18 @@ def _free(t: Text) -> Intent | None:
     if _FREE.search(t.folded) and (t.asked or _QUESTION.search(t.folded) or "free" not in t.folded.split()):
         return Intent("free", t.folded, t.when)
     return None
+
+
+_WHEN_IS = re.compile(r"^(?:when(?:'s| is| are| was| do i have)|what day is|what time is|cuando (?:es|son|tengo|era|fue)|"
+                      r"que dia (?:es|tengo)|a que hora (?:es|tengo))\s+(?!it\b)(.+)$")
+
+
+def _when_is(t: Text) -> Intent | None:
+    """"When is my dentist appointment?", "¿cuándo es el turno médico?": find it by name."""
+    if not (m := _WHEN_IS.match(t.folded)):
+        return None
+    subject = _subject(t, m.start(1))
+    return Intent("find", t.folded, t.when, subject) if subject else None
 
 
 def _list(t: Text) -> Intent | None:
@@ -299,6 +315,7 @@ INTENTS: list[tuple[str, Callable[[Text], Intent | None]]] = [
     ("move", _move),
     ("create", _create),
     ("time", _match("time", _TIME)),
+    ("find", _when_is),  # "when is my dentist appointment?"
     ("check", _available),  # "am I free friday at 3?": yes, or the clash
     ("free", _free),
     ("list", _list),

@@ -70,7 +70,7 @@ HANDLERS: dict[str, Handler] = {
     "language": _simple("language"), "declined": _simple("declined"), "freeform": _simple("needs_llm"),
     "failed": lambda intent, steps, s: Answer(_failure_text(intent, s)),
     "time": _time, "zone": _zone, "create": handlers.create, "do": handlers.do, "list": handlers.listing,
-    "free": handlers.free, "check": handlers.check, "cancel_all": handlers.cancel_all,
+    "free": handlers.free, "check": handlers.check, "find": handlers.find, "cancel_all": handlers.cancel_all,
     "move": handlers.change("update_event", "move"), "cancel": handlers.change("delete_event", "cancel"),
 }
 

@@ -224,6 +224,11 @@ def _range(r: _Reader) -> None:
                rf"(?:las\s+|la\s+)?{_T}" + _NOT_TIME)
     if not m:
         return
+    introduced = re.match(r"\s*(?:from|between|de|desde|entre)\b", m.group(0))
+    plain_first = not (m.group(2) or m.group(3) or m.group(4) or m.group(5))
+    if not introduced and plain_first and re.search(r"\d\s+(?:a|y)\s+las?\s", m.group(0)) and \
+            re.search(rf"(?:{_WD}|\bel|\bthe|\bon|\bdia|{_MONTH})\s*$", r.text[:m.start()]):
+        return  # "el martes 17 a las 19:30": a day of the month, then a time
     first_ap = m.group(3) or m.group(4)
     second_ap = m.group(8) or m.group(9)
     first_period, second_period = m.group(5), m.group(10)
