@@ -21,8 +21,16 @@ _BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
 def default_cache() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "switchboard" / "whisper"
+    """`$XDG_CACHE_HOME` or `~/.cache`, if writable; else the temporary directory (a container
+    user without a home, on a read-only root with an emptyDir at /tmp)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root / "switchboard" / "whisper"
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / "switchboard-whisper"
 
 
 def tiny_en() -> Path:
