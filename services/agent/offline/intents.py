@@ -320,6 +320,7 @@ INTENTS: list[tuple[str, Callable[[Text], Intent | None]]] = [
     ("free", _free),
     ("list", _list),
     ("create", _implicit_create),  # no verb: "gym friday 7am"
+    ("ack", _match("ack", re.compile(r"^(?:y|yes|yeah|yep|sure|si|no|nope|nah|claro)\b[\s!.]*$"))),  # nothing was asked
 ]
 """The intents in the order they are tried; the first match wins (see the module doc)."""
 

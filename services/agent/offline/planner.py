@@ -66,7 +66,7 @@ def _failure_text(intent: Intent, s: Situation) -> str:
 
 
 HANDLERS: dict[str, Handler] = {
-    "greet": _simple("greeting"), "help": _simple("help"), "thanks": _simple("thanks"),
+    "greet": _simple("greeting"), "help": _simple("help"), "thanks": _simple("thanks"), "ack": _simple("ack"),
     "language": _simple("language"), "declined": _simple("declined"), "freeform": _simple("needs_llm"),
     "failed": lambda intent, steps, s: Answer(_failure_text(intent, s)),
     "time": _time, "zone": _zone, "create": handlers.create, "do": handlers.do, "list": handlers.listing,
