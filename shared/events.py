@@ -282,19 +282,23 @@ class MessageDeadLettered(Event[MessageDeadLetteredData]):
 
 
 class DeadLetterRetriedData(Payload):
-    """An operator (or a tool acting for one) put a dead-lettered event back in the stream."""
+    """A dead-lettered event was put back in the stream: by an operator (or a tool acting for
+    one), or automatically by its stage once the stage was healthy again (`by: auto`)."""
 
     dead_letter_seq: int  # the MessageDeadLettered event
     original_seq: int  # the event that was given up on
     republished_seq: int  # where its copy was stored; its stage handles it like a new event
     consumer: str
-    requested_by: str
+    requested_by: str  # the operator, or the replica that retried it automatically
+    by: Literal["operator", "auto"] = "operator"
 
 
 class DeadLetterRetried(Event[DeadLetterRetriedData]):
+    """v2: v1 plus `by` (see `upcast_dead_letter_retried_v1`)."""
+
     kind: ClassVar[str] = "dead_letter"
     type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
 
 
 class DeadLetterDiscardedData(Payload):
@@ -412,7 +416,24 @@ class MessageTranscribedV2(Event[MessageTranscribedDataV2]):
     version: Literal[2] = 2
 
 
-SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1, MessageTranscribedV2)
+
+class DeadLetterRetriedDataV1(Payload):
+    """DeadLetterRetried v1 as first published (commit 871e0ec): operators only."""
+
+    dead_letter_seq: int
+    original_seq: int
+    republished_seq: int
+    consumer: str
+    requested_by: str
+
+
+class DeadLetterRetriedV1(Event[DeadLetterRetriedDataV1]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
+    version: Literal[1] = 1
+
+
+SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1, MessageTranscribedV2, DeadLetterRetriedV1)
 
 # Every (type, version) ever published, with the model that describes it on the wire.
 VERSIONS: dict[tuple[str, int], type[Event[Any]]] = {
@@ -485,6 +506,12 @@ def upcast_message_transcribed_v2(old: dict[str, Any]) -> dict[str, Any]:
     for added in ("confidence", "language_probability"):
         data.setdefault(added, None)
     return {**old, "version": 3, "data": data}
+
+
+@register_upcaster("DeadLetterRetried", from_version=1)
+def upcast_dead_letter_retried_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: v2 adds `by`; every v1 retry was an operator's."""
+    return {**old, "version": 2, "data": {**old["data"], "by": "operator"}}
 
 
 def decode(payload: bytes | str | dict[str, Any]) -> Event[Any]:

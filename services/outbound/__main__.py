@@ -39,7 +39,8 @@ async def main(settings: OutboundSettings) -> None:
             max_deliver=settings.max_deliver,
         )
         consumer = PartitionedConsumer(
-            bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
+            bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy(),
+            replicas=settings.stream_replicas,
         )
         try:
             await consumer.run(stop)

@@ -54,7 +54,8 @@ async def main(settings: TranscriberSettings) -> None:
             deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
-                settings.ack_policy(),
+                settings.ack_policy(), replicas=settings.stream_replicas,
+                healthy=lambda: bus.connected and engine.ready,
             )
             await consumer.run(stop)
         finally:

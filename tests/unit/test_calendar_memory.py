@@ -14,7 +14,7 @@ from shared.eventlog_memory import InMemoryEventLog
 from shared.ids import conversation_id
 
 OWNER = "+34600111222"
-WHO = {"owner": OWNER, "conversation": conversation_id("+14155238886", OWNER)}
+WHO = {"owner": OWNER, "business": "+14155238886", "conversation": conversation_id("+14155238886", OWNER)}
 
 
 def deps() -> handlers.Calendar:

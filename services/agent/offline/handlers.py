@@ -84,7 +84,11 @@ def create(intent: Intent, steps: list[Step], s: Situation) -> Outcome:
         last = steps[-1]
         if not last.ok:
             return _failed(s, "act_create", last)
-        return Answer(render.created(last.data["created"], last.data.get("overlaps", []), lang, when.recurrence))
+        created = last.data.get("created")
+        if not isinstance(created, dict) or not {"summary", "start", "end"} <= created.keys():
+            # made, but its description did not come back whole (cut to fit the context)
+            return Answer(say(lang, "created_short", summary=last.args.get("summary") or intent.subject))
+        return Answer(render.created(created, last.data.get("overlaps", []), lang, when.recurrence))
     if not intent.subject:
         return Answer(say(lang, "ask_title"), {"kind": "create_title", "when": when_to_dict(when)})
     start = start_of(when, s.local, intent.subject, recurring=bool(when.recurrence))

@@ -40,6 +40,9 @@ log = get_logger(__name__)
 # for now (DependencyUnavailable: the input is retried later without spending a delivery).
 # It stays under the tool timeout (GraphOptions.tool_timeout_s, 30 s).
 RETRY_BUDGET_S = 20.0
+# A booking in a busy hour can overlap dozens of events: the model is told about the first
+# few and how many more, so one result stays small enough for a burst of them in context.
+MAX_OVERLAPS = 5
 
 
 class CalendarPort(Protocol):
@@ -114,6 +117,14 @@ def describe(entry: CalendarEntry, zone: str) -> dict[str, str]:
     return item
 
 
+def overlapping(overlaps: tuple[CalendarEntry, ...], zone: str) -> dict[str, object]:
+    """The first `MAX_OVERLAPS` overlapping events, and how many more there are."""
+    found: dict[str, object] = {"overlaps": [describe(e, zone) for e in overlaps[:MAX_OVERLAPS]]}
+    if len(overlaps) > MAX_OVERLAPS:
+        found["more_overlaps"] = len(overlaps) - MAX_OVERLAPS
+    return found
+
+
 def refuse_past(start: datetime | None, confirmed: bool, ctx: ToolContext, now: datetime,
                 whole_days: bool = False) -> None:
     """A start already past is booked only when the user confirmed it (`confirm_past`);
@@ -135,7 +146,8 @@ def refuse_past(start: datetime | None, confirmed: bool, ctx: ToolContext, now: 
 def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_BUDGET_S,
                          clock: Clock = SYSTEM_CLOCK) -> list[AgentTool]:
     def envelope(ctx: ToolContext) -> dict:
-        return {"owner": ctx.owner, "conversation": ctx.conversation, "time_zone": ctx.time_zone,
+        return {"owner": ctx.owner, "business": ctx.business or None, "conversation": ctx.conversation,
+                "time_zone": ctx.time_zone,
                 "correlation_id": ctx.correlation_id, "causation_id": ctx.causation_id}
 
     async def call(request):
@@ -165,8 +177,7 @@ def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_B
             request_id=ctx.call_key,  # a turn run again after a crash, or a retried timeout, creates it once
         )
         result = await call(lambda: calendar.create(request))
-        return as_json({"created": describe(result.event, ctx.time_zone),
-                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+        return as_json({"created": describe(result.event, ctx.time_zone), **overlapping(result.overlaps, ctx.time_zone)})
 
     async def list_events(args: ListEventsArgs, ctx: ToolContext) -> str:
         today = datetime.now(ZoneInfo(ctx.time_zone)).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
@@ -184,8 +195,7 @@ def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_B
             summary=args.summary, location=args.location,
         )
         result = await call(lambda: calendar.update(request))
-        return as_json({"updated": describe(result.event, ctx.time_zone),
-                        "overlaps": [describe(e, ctx.time_zone) for e in result.overlaps]})
+        return as_json({"updated": describe(result.event, ctx.time_zone), **overlapping(result.overlaps, ctx.time_zone)})
 
     async def delete_event(args: DeleteEventArgs, ctx: ToolContext) -> str:
         request = DeleteEvent(**envelope(ctx), event_id=args.event_id)
