@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import json
 from datetime import UTC, datetime
-from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -113,7 +113,7 @@ class MessageReceived(Event[MessageReceivedData]):
 
 
 class MessageTranscribedData(Payload):
-    """v2: v1 plus who is talking and why media failed (see `upcast_message_transcribed_v1`)."""
+    """v3: v2 plus how sure the engine was (see `upcast_message_transcribed_v2`)."""
 
     message_sid: str
     text: str = ""
@@ -133,12 +133,18 @@ class MessageTranscribedData(Payload):
     # download_failed, engine_unavailable) and a polite reply the agent can send.
     failure_code: str | None = None
     failure_reply: str | None = None
+    # How sure the speech engine was, for voice: of the words (0-1, exp of the mean token
+    # log-probability) and of `language` (0-1). The agent confirms a cancel, a move or a
+    # time-zone change heard with low confidence before acting. None for typed text and
+    # engines that do not say.
+    confidence: float | None = None
+    language_probability: float | None = None
 
 
 class MessageTranscribed(Event[MessageTranscribedData]):
     kind: ClassVar[str] = "text"
     type: Literal["MessageTranscribed"] = "MessageTranscribed"
-    version: Literal[2] = 2
+    version: Literal[3] = 3
 
 
 # --- replies and delivery ---------------------------------------------------------------
@@ -447,6 +453,47 @@ class MessageTranscribedV1(Event[MessageTranscribedDataV1]):
     version: Literal[1] = 1
 
 
+def _message_transcribed_data_v2() -> type[Payload]:
+    # Defined in a function so that the class keeps the name it was published under: the
+    # name is part of the frozen schema (`$defs`), and the current v3 payload owns it here.
+    class MessageTranscribedData(Payload):
+        """MessageTranscribed v2 as published (v1 plus who is talking and why media failed)."""
+
+        message_sid: str
+        text: str = ""
+        source: Literal["typed", "voice", "mixed", "attachment"]
+        engine: str | None = None
+        language: str | None = None
+        duration_s: float | None = None
+        failure: str | None = None
+        # Who is talking, copied from the MessageReceived that started the chain (the signed
+        # webhook): the agent answers `from` (the user) from `to` (the business number) and
+        # uses the user's number as the owner of calendar calls. None only in events upcast
+        # from v1 as first published, which did not carry them.
+        from_: str | None = Field(default=None, alias="from")
+        to: str | None = None
+        # Why the media failed, beside the human-readable `failure`: a stable code
+        # (too_large, unsupported_type, corrupt_audio, no_speech, media_refused,
+        # download_failed, engine_unavailable) and a polite reply the agent can send.
+        failure_code: str | None = None
+        failure_reply: str | None = None
+
+    return MessageTranscribedData
+
+
+if TYPE_CHECKING:  # for mypy, a class; at run time, the one `_message_transcribed_data_v2` made
+    MessageTranscribedDataV2 = MessageTranscribedDataV1
+else:
+    MessageTranscribedDataV2 = _message_transcribed_data_v2()
+
+
+class MessageTranscribedV2(Event[MessageTranscribedDataV2]):
+    kind: ClassVar[str] = "text"
+    type: Literal["MessageTranscribed"] = "MessageTranscribed"
+    version: Literal[2] = 2
+
+
+
 class DeadLetterRetriedDataV1(Payload):
     """DeadLetterRetried v1 as first published (commit 871e0ec): operators only."""
 
@@ -463,7 +510,7 @@ class DeadLetterRetriedV1(Event[DeadLetterRetriedDataV1]):
     version: Literal[1] = 1
 
 
-SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1, DeadLetterRetriedV1)
+SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1, MessageTranscribedV2, DeadLetterRetriedV1)
 
 # Every (type, version) ever published, with the model that describes it on the wire.
 VERSIONS: dict[tuple[str, int], type[Event[Any]]] = {
@@ -527,6 +574,15 @@ def upcast_message_transcribed_v1(old: dict[str, Any]) -> dict[str, Any]:
     for added in ("from", "to", "failure_code", "failure_reply"):
         data.setdefault(added, None)
     return {**old, "version": 2, "data": data}
+
+
+@register_upcaster("MessageTranscribed", from_version=2)
+def upcast_message_transcribed_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """v2 -> v3: v3 adds `confidence` and `language_probability`; v2 did not say (None)."""
+    data = dict(old["data"])
+    for added in ("confidence", "language_probability"):
+        data.setdefault(added, None)
+    return {**old, "version": 3, "data": data}
 
 
 @register_upcaster("DeadLetterRetried", from_version=1)

@@ -28,7 +28,7 @@ def build_engine(settings: TranscriberSettings) -> SpeechEngine:
     if settings.model_path is not None:
         path, name = settings.model_path, settings.model_path.name
     else:
-        path, name = bundled_model()
+        path, name = bundled_model(settings.model, settings.model_cache)  # base: joined into the cache once
     return LocalWhisper(path, name, settings.whisper_options())
 
 

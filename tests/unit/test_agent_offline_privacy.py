@@ -17,13 +17,13 @@ TOOLS = {"create_event", "list_events", ERASE, EXPORT}
     ("borrá mis datos", "es"), ("Por favor eliminá mis datos", "es"), ("borra todo lo de mí", "es"),
 ])
 def test_an_erasure_request_is_asked_to_be_confirmed_first(text, language):
-    assert plan([HumanMessage(text)], TOOLS) == (ASK[language], [])
+    assert plan([HumanMessage(text)], TOOLS)[:2] == (ASK[language], [])
 
 
 @pytest.mark.parametrize("answer", ["yes", "YES", "Sí", "si, borralo", "confirmo"])
 def test_a_confirmation_after_the_question_erases(answer):
     history = [HumanMessage("borrá mis datos"), AIMessage(ASK["es"]), HumanMessage(answer)]
-    text, calls = plan(history, TOOLS)
+    text, calls, _ = plan(history, TOOLS)
     assert text == "" and [(c["name"], c["args"]) for c in calls] == [(ERASE, {"confirmed": True})]
     done = history + [AIMessage("", tool_calls=calls), ToolMessage("requested: erasing", tool_call_id=calls[0]["id"],
                                                                    name=ERASE)]
@@ -31,12 +31,12 @@ def test_a_confirmation_after_the_question_erases(answer):
 
 
 def test_yes_without_the_question_erases_nothing():
-    text, calls = plan([HumanMessage("hello"), AIMessage("Hi! How can I help?"), HumanMessage("yes")], TOOLS)
+    text, calls, _ = plan([HumanMessage("hello"), AIMessage("Hi! How can I help?"), HumanMessage("yes")], TOOLS)
     assert not any(c["name"] == ERASE for c in calls)
 
 
 def test_an_export_request_files_it_and_says_the_operator_hands_it_over():
-    text, calls = plan([HumanMessage("What data do you have about me?")], TOOLS)
+    text, calls, _ = plan([HumanMessage("What data do you have about me?")], TOOLS)
     assert [c["name"] for c in calls] == [EXPORT]
     done = [HumanMessage("What data do you have about me?"), AIMessage("", tool_calls=calls),
             ToolMessage("requested: the operator will prepare it", tool_call_id=calls[0]["id"], name=EXPORT)]
@@ -46,5 +46,5 @@ def test_an_export_request_files_it_and_says_the_operator_hands_it_over():
 @pytest.mark.parametrize("text", ["what do I have tomorrow?", "delete my dentist appointment",
                                   "remove my events, everything tomorrow", "cancel my lunch with Ana"])
 def test_calendar_requests_are_not_taken_for_privacy_requests(text):
-    answer, calls = plan([HumanMessage(text)], TOOLS)
+    answer, calls, _ = plan([HumanMessage(text)], TOOLS)
     assert answer not in ASK.values() and all(c["name"] not in (ERASE, EXPORT) for c in calls)
