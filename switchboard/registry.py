@@ -69,6 +69,11 @@ SERVICES: tuple[ServiceEntry, ...] = (
         migrate="services.calendar.migrations:migrate",
     ),
     ServiceEntry("outbound", "services.outbound", port_env="HEALTH_PORT", port=8084),
+    # The operator console; `{SERVICE_HEALTH_URLS}` is every other entry's readiness URL.
+    ServiceEntry(
+        "console", "services.console", port_env="CONSOLE_PORT", port=8090,
+        env={"CONSOLE_HOST": "127.0.0.1", "CONSOLE_HEALTH_URLS": "{SERVICE_HEALTH_URLS}"},
+    ),
 )
 
 
@@ -134,8 +139,13 @@ def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: S
             if not env.get(name):
                 env[name] = template.format(port=ports[entry.name])
     planned = []
+    health_urls = ",".join(
+        f"{entry.name}=http://127.0.0.1:{ports[entry.name]}{entry.ready_path}"
+        for entry in entries if entry.ready_path and ports[entry.name] and entry.name != "console"
+    )
     for entry in entries:
-        own = {name: _fill(template, env, entry) for name, template in entry.env.items()}
+        own = {name: _fill(template, {**env, "SERVICE_HEALTH_URLS": health_urls}, entry)
+               for name, template in entry.env.items()}
         if entry.port_env and ports[entry.name] is not None:
             own[entry.port_env] = str(ports[entry.name])
         planned.append(PlannedService(entry, ports[entry.name], {**env, **own}))
