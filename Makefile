@@ -12,7 +12,7 @@ LOCK := requirements.lock
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test lint lock bench chaos
+.PHONY: help install up test lint lock bench chaos browser
 
 help:
 	@echo "make install  create .venv and install the locked dependencies and the project"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
 	@echo "make chaos    kill services, nats-server and Postgres under load and account for every message"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
+	@echo "make browser  install Debian's chromium and chromium-driver for the browser test (as root)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.X")'
@@ -46,9 +47,23 @@ lint: install
 	$(BIN)/mypy --strict shared
 	$(BIN)/mypy services switchboard
 
+# The browser test drives Debian's chromium through chromium-driver (Selenium, nothing
+# downloaded at run time). Installed here when missing and possible (root and apt-get);
+# otherwise the browser test skips and says why.
+browser:
+	@if command -v chromedriver >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser test will skip"; \
+	else \
+	  echo "chromium and chromium-driver are missing and this is not root with apt-get: the browser test will skip"; \
+	fi
+
 # A fresh --basetemp per run, so two suites on one machine never share (or clean up) a
 # temporary directory.
-test: install lint
+test: install lint browser
 	$(BIN)/pytest -q -p no:cacheprovider --basetemp="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"
 
 bench: install

@@ -22,6 +22,7 @@ STAGES = {
     "CalendarEventCreated": "calendar",
     "CalendarEventUpdated": "calendar",
     "CalendarEventDeleted": "calendar",
+    "DeliveryStatusChanged": "twilio",
 }
 
 
@@ -66,11 +67,15 @@ def entries(rows: Sequence[Mapping[str, Any]], privacy: Privacy, times: dict[str
     for row in rows:
         entry = entry_of(row, privacy)
         at, cause = row.get("occurred_at"), row.get("causation_id")
+        if entry.type == "DeliveryStatusChanged":
+            cause = f"sent:{entry.sid}"  # a status callback's latency counts from the send
         if at is not None and cause in times:
             entry.latency_ms = max(0.0, (at - times[cause]).total_seconds() * 1000)
             entry.stage = STAGES.get(entry.type, "")
         if at is not None and row.get("event_id"):
             times[row["event_id"]] = at
+        if at is not None and entry.type == "MessageSent" and entry.sid:
+            times[f"sent:{entry.sid}"] = at
         found.append(entry)
     return found
 

@@ -8,7 +8,7 @@
   const bodyInput = document.getElementById("body");
   const fileInput = document.getElementById("file");
   const hint = document.getElementById("hint");
-  const TICKS = { received: "✓", queued: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!", undelivered: "!" };
+  const TICKS = { received: "✓", queued: "…", sending: "…", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!", undelivered: "!" };
 
   function bubble(sid) {
     let item = sid ? document.getElementById("m-" + sid) : null;
@@ -30,7 +30,7 @@
     item.className = (message.direction === "inbound" ? "mine" : "theirs") + " status-" + message.status;
     item.dataset.status = message.status;
     const text = item.querySelector(".text");
-    if (message.body || !text.textContent) text.textContent = message.body || (message.media_count ? "📎 attachment" : "");
+    if (message.body || !text.textContent) text.textContent = message.body || (message.media_count ? "[attachment]" : "");
     item.querySelector(".time").textContent = message.at ? new Date(message.at).toLocaleTimeString() : "";
     const tick = item.querySelector(".tick");
     tick.textContent = message.direction === "outbound" ? (TICKS[message.status] || "") : "✓";
@@ -49,8 +49,8 @@
     if (!bodyInput.value.trim() && !file) return;
     const pending = bubble(null);
     pending.className = "mine pending";
-    pending.querySelector(".text").textContent = bodyInput.value + (file ? (bodyInput.value ? " " : "") + "📎 " + file.name : "");
-    pending.querySelector(".tick").textContent = "🕓";
+    pending.querySelector(".text").textContent = bodyInput.value + (file ? (bodyInput.value ? " " : "") + "[" + file.name + "]" : "");
+    pending.querySelector(".tick").textContent = "…";
     const data = new FormData(form);
     bodyInput.value = "";
     fileInput.value = "";
