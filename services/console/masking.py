@@ -11,7 +11,7 @@ _DIGITS = re.compile(r"\D")
 
 
 def mask_number(number: str | None) -> str:
-    """`+15550001111` becomes `+1•••••••11`: enough to tell two users apart on a page."""
+    """`+15550001111` becomes `+1••••••••11`: enough to tell two users apart on a page."""
     if not number:
         return "—"
     digits = _DIGITS.sub("", normalise_address(number))
