@@ -8,6 +8,7 @@ import contextlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -87,6 +88,9 @@ def create_app(settings: ConsoleSettings, deps: ConsoleDeps | None = None) -> St
             return PlainTextResponse(f"not ready: Postgres ({type(exc).__name__})\n", status_code=503)
         return PlainTextResponse("ready\n")
 
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return deps.templates.TemplateResponse(request, "login.html", {"error": "", "next": "/"})
@@ -115,6 +119,7 @@ def create_app(settings: ConsoleSettings, deps: ConsoleDeps | None = None) -> St
     routes: list[Any] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/login", login, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         route("/logout", logout, ("POST",)),
