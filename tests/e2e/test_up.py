@@ -25,6 +25,7 @@ import pytest
 
 from switchboard.infra import free_port
 from switchboard.registry import SERVICES
+from tests.fakes.otlp_collector import OtlpCollector
 from tests.twilio_forms import inbound_form, new_sid, signed
 from tests.waiting import scaled, wait_until
 
@@ -51,12 +52,12 @@ def stack_env(home: Path) -> dict[str, str]:
 class Up:
     """One `python -m switchboard up` process, its output in a file."""
 
-    def __init__(self, home: Path, log: Path, *args: str):
+    def __init__(self, home: Path, log: Path, *args: str, env: dict[str, str] | None = None):
         self.home = home
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env=stack_env(home),
+                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env={**stack_env(home), **(env or {})},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
@@ -175,11 +176,18 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def first_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def first_up(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) -> Iterator[Up]:
     """One stack for the tests below that only use it (browser, operator commands), and then
-    for the test that stops it and starts it again: `up` is started once for all of them."""
+    for the test that stops it and starts it again: `up` is started once for all of them.
+    Its services export traces to a local OTLP receiver."""
     root = tmp_path_factory.mktemp("first-up")
-    up = Up(prepared_home(root), root / "up-1.log")
+    up = Up(prepared_home(root), root / "up-1.log", env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url})
     try:
         yield up
     finally:
@@ -214,6 +222,30 @@ def test_a_user_chats_in_the_browser_and_the_operator_follows_it_in_the_console(
     assert f"console     {facts['console_url']}/" in first_up.output()
     assert "What next:" in first_up.output()
     chat_then_inspect(facts["console_url"], tmp_path / "screenshots", first_up.output)
+
+
+TRACED = {"switchboard-gateway", "switchboard-transcriber", "switchboard-agent", "switchboard-calendar",
+          "switchboard-outbound"}
+
+
+def test_one_message_is_one_trace_from_the_gateway_to_outbound(first_up: Up, collector: OtlpCollector, tmp_path: Path):
+    needs_the_pipeline()
+    first_up.facts()
+    chat = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550005555", "--timeout", "90",
+                       stdin="Book a haircut tomorrow at 11am\n")
+    assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr)
+
+    def whole_trace() -> list | None:
+        for spans in collector.traces().values():
+            if TRACED <= {span.service for span in spans}:
+                return spans
+        return None
+
+    spans = wait_until(whole_trace, 30, "one trace through gateway, transcriber, agent, calendar and outbound")
+    by_id = {span.span_id: span for span in spans}
+    roots = [span for span in spans if span.parent_span_id not in by_id]
+    assert [root.service for root in roots] == ["switchboard-gateway"], roots  # one tree, from the webhook
+    assert any(span.service == "switchboard-calendar" and span.name == "calendar create" for span in spans)
 
 
 def test_the_operator_commands_find_the_running_stack(first_up: Up, tmp_path: Path):
