@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from services.console.deps import ConsoleDeps
-from services.console.system import nats_replicas, probe_health, stream_report
+from services.console.system import nats_replicas, probe_health, service_counters, stream_report
 from services.console.timeline import entries
 from shared.ids import is_conversation_id
 from shared.logging import mask_phone_numbers
@@ -125,9 +125,10 @@ def _back(message: str) -> Response:
 
 async def system(request: Request, deps: ConsoleDeps, operator: str) -> Response:
     settings = deps.settings
-    health_task = probe_health(deps.http, settings.health_targets())
-    replicas_task = nats_replicas(deps.http, settings.nats_monitor_url)
-    health, replicas = await asyncio.gather(health_task, replicas_task)
+    health, replicas, counters = await asyncio.gather(
+        probe_health(deps.http, settings.health_targets()), nats_replicas(deps.http, settings.nats_monitor_url),
+        service_counters(deps.http, settings.health_targets()),
+    )
     report = None
     open_dead = None
     if deps.bus is not None and deps.bus.connected:
@@ -139,7 +140,8 @@ async def system(request: Request, deps: ConsoleDeps, operator: str) -> Response
     except Exception as exc:
         database = f"unreachable ({type(exc).__name__})"
     return deps.render(request, "system.html", operator, report=report, health=health, replicas=replicas,
-                       open_dead=open_dead, database=database, nats=bool(deps.bus and deps.bus.connected))
+                       open_dead=open_dead, database=database, nats=bool(deps.bus and deps.bus.connected),
+                       counters=counters)
 
 
 ROUTES: list[tuple[str, Any, tuple[str, ...]]] = [

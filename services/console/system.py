@@ -93,3 +93,41 @@ async def nats_replicas(client: httpx.AsyncClient, monitor_url: str | None) -> d
     except (httpx.HTTPError, ValueError):
         return {}
     return dict(sorted(Counter(str(c.get("name") or "?") for c in connections).items()))
+
+
+COUNTERS = (
+    "switchboard_webhooks_total", "switchboard_events_handled_total", "switchboard_dead_letters_total",
+    "switchboard_outbound_sends_total", "switchboard_agent_turns_total", "switchboard_agent_llm_retries_total",
+    "switchboard_transcriber_failures_total",
+)
+
+
+@dataclass(frozen=True)
+class CounterValue:
+    service: str
+    name: str
+    labels: str
+    value: float
+
+
+async def service_counters(client: httpx.AsyncClient, targets: dict[str, str]) -> list[CounterValue]:
+    """The counters that say how things go (outcomes, failures), from each service's
+    /metrics (next to its readiness URL), totals since the process started."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def scrape(service: str, ready_url: str) -> list[CounterValue]:
+        try:
+            response = await client.get(ready_url.rsplit("/", 1)[0] + "/metrics", timeout=3.0)
+            families = list(text_string_to_metric_families(response.text))
+        except (httpx.HTTPError, ValueError):
+            return []
+        found = []
+        for family in families:
+            for sample in family.samples:
+                if sample.name in COUNTERS and sample.value:
+                    labels = ", ".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    found.append(CounterValue(service, sample.name.removeprefix("switchboard_"), labels, sample.value))
+        return found
+
+    results = await asyncio.gather(*(scrape(name, url) for name, url in targets.items()))
+    return [value for found in results for value in found]

@@ -38,7 +38,9 @@ def chromium(screenshots: Path) -> Iterator[object]:
     options = webdriver.ChromeOptions()
     options.binary_location = paths[0]
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900",
-                     "--disable-gpu", "--lang=en-US"):
+                     "--disable-gpu", "--lang=en-US",
+                     # a fake microphone (a tone) that needs no permission prompt, for the record button
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(paths[1]), options=options)
     driver.set_page_load_timeout(60)

@@ -68,6 +68,15 @@ def chat_then_inspect(console_url: str, screenshots: Path, stack_log: Callable[[
             keep.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(keep / "web-chat.png"))
 
+        # Recorded with the (fake) microphone: a tone, so the answer is the polite "no speech" one.
+        before = len(replies(driver))
+        record = driver.find_element(By.ID, "record")
+        record.click()
+        wait(driver, lambda d: "recording" in (record.get_attribute("class") or ""), 20, "recording to start")
+        driver.execute_script("return new Promise(function (done) { setTimeout(done, 1500); })")  # let audio in
+        record.click()
+        wait(driver, lambda d: len(replies(d)) > before, 180, "the recorded voice note's reply")
+
         driver.set_window_size(1280, 900)
         driver.get(f"{console_url}/")
         search = driver.find_element(By.NAME, "q")
@@ -90,5 +99,10 @@ def chat_then_inspect(console_url: str, screenshots: Path, stack_log: Callable[[
         assert driver.find_element(By.CSS_SELECTOR, "#timeline .tool.ok code").text == "create_event"
         if keep:
             driver.save_screenshot(str(keep / "console-timeline.png"))
-            driver.get(f"{console_url}/system")
+        driver.get(f"{console_url}/system")
+        services = driver.find_element(By.ID, "services").text
+        assert all(f"{name} ready" in services for name in ("gateway", "agent", "outbound")), services
+        assert "events_handled_total" in driver.find_element(By.ID, "counters").text
+        assert "agent-text" in driver.find_element(By.ID, "lag").text
+        if keep:
             driver.save_screenshot(str(keep / "console-system.png"))

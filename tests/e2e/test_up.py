@@ -253,6 +253,10 @@ def test_the_operator_commands_find_the_running_stack(first_up: Up, tmp_path: Pa
     first_up.facts()
     chat = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550004444", "--timeout", "90", stdin="hello\n")
     assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr)
+    again = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550004444", "--timeout", "90",
+                        stdin="what time is it\n")
+    assert again.returncode == 0 and "switchboard> It's" in again.stdout, (again.stdout, again.stderr)
+    assert chat.stdout.strip().splitlines()[0] not in again.stdout  # earlier replies are not printed again
 
     status = switchboard(first_up.home, tmp_path, "status")
     assert status.returncode == 0, (status.stdout, status.stderr)

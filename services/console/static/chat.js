@@ -43,15 +43,47 @@
   source.addEventListener("error", function () { hint.textContent = "Reconnecting to the console…"; });
   source.addEventListener("open", function () { hint.textContent = "Sandbox: messages go through the local Twilio emulator; nothing leaves this machine."; });
 
+  // Voice notes from the microphone, where the browser allows it (localhost or https).
+  const recordButton = document.getElementById("record");
+  let recorder = null;
+  let recorded = null;
+  if (navigator.mediaDevices && window.MediaRecorder) {
+    recordButton.hidden = false;
+    recordButton.addEventListener("click", async function () {
+      if (recorder) { recorder.stop(); return; }
+      try {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+        const chunks = [];
+        recorder = new MediaRecorder(stream);
+        recorder.addEventListener("dataavailable", function (e) { if (e.data.size) chunks.push(e.data); });
+        recorder.addEventListener("stop", function () {
+          stream.getTracks().forEach(function (track) { track.stop(); });
+          recorder = null;
+          recordButton.classList.remove("recording");
+          recordButton.textContent = "Record";
+          const type = (chunks[0] && chunks[0].type) || "audio/webm";
+          recorded = new File(chunks, "voice-note.webm", { type: type });
+          form.requestSubmit();
+        });
+        recorder.start();
+        recordButton.classList.add("recording");
+        recordButton.textContent = "Stop and send";
+      } catch (error) {
+        hint.textContent = "The microphone is not available: " + error.message;
+      }
+    });
+  }
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
-    const file = fileInput.files[0];
+    const file = recorded || fileInput.files[0];
     if (!bodyInput.value.trim() && !file) return;
     const pending = bubble(null);
     pending.className = "mine pending";
     pending.querySelector(".text").textContent = bodyInput.value + (file ? (bodyInput.value ? " " : "") + "[" + file.name + "]" : "");
     pending.querySelector(".tick").textContent = "…";
     const data = new FormData(form);
+    if (recorded) { data.set("file", recorded); recorded = null; }
     bodyInput.value = "";
     fileInput.value = "";
     try {
