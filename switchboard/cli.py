@@ -201,6 +201,8 @@ def _timeline(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(timeline(database_url, args.who, sys.stdout, mask=args.mask, limit=args.limit))
+    except BrokenPipeError:  # piped into `head`
+        return 0
     except OSError as exc:
         return _fail(f"timeline: Postgres did not answer ({exc})")
 
