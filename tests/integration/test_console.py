@@ -200,3 +200,25 @@ def _true_when(predicate):
 
 
 assert T0  # the audit tests' clock, reused
+
+
+async def test_the_web_chat_refuses_bad_input_clearly_and_exists_only_in_sandbox_mode(nats_server, database_url):
+    env = {"DATABASE_URL": database_url, "NATS_URL": nats_server.url, "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
+           "TWILIO_ACCOUNT_SID": "ACtest", "TWILIO_AUTH_TOKEN": "sandbox-token"}
+    async with running_console(**env) as console:
+        page = await console.get("/chat", params={"user": "+15550002222"})
+        assert page.status_code == 200 and 'data-user="+15550002222"' in page.text
+        csrf = csrf_of(page.text)
+        assert (await console.post("/chat/send", data={"body": "hi"})).status_code == 403  # no CSRF token
+        bad_user = await console.post("/chat/send", data={"csrf_token": csrf, "user": "5550002222", "body": "hi"})
+        assert bad_user.status_code == 400 and "+15550001111" in bad_user.json()["error"]
+        empty = await console.post("/chat/send", data={"csrf_token": csrf, "user": "+15550002222", "body": " "})
+        assert empty.status_code == 400
+        text_file = await console.post("/chat/send", data={"csrf_token": csrf, "user": "+15550002222"},
+                                       files={"file": ("notes.txt", b"hello", "text/plain")})
+        assert text_file.status_code == 415 and "text/plain" in text_file.json()["error"]
+        unreachable = await console.post("/chat/send", data={"csrf_token": csrf, "user": "+15550002222", "body": "hi"})
+        assert unreachable.status_code == 502 and "emulator" in unreachable.json()["error"]
+    async with running_console(**{**env, "TWILIO_API_BASE_URL": "https://api.twilio.com"}) as console:
+        assert (await console.get("/chat")).status_code == 404
+        assert (await console.get("/chat/stream")).status_code == 404
