@@ -50,8 +50,8 @@ async def conversation_stream(request: Request, deps: ConsoleDeps, operator: str
     conversation_id = request.path_params["conversation"]
     if not is_conversation_id(conversation_id):
         return Response("no such conversation\n", status_code=404)
-    try:
-        after = max(0, int(request.query_params.get("after", "0")))
+    try:  # a reconnecting EventSource says where it got to
+        after = max(0, int(request.query_params.get("after", "0")), int(request.headers.get("last-event-id", "0")))
     except ValueError:
         after = 0
     privacy = deps.privacy(operator)

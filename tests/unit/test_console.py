@@ -152,3 +152,15 @@ def test_up_ends_with_what_to_do_next():
     lines = what_next({"console_url": "http://127.0.0.1:8090", "sandbox": True})
     assert "http://127.0.0.1:8090/" in lines[1] and "/chat" in lines[2] and "switchboard chat" in lines[3]
     assert not any("chat" in line for line in what_next({"console_url": "http://x", "sandbox": False})[1:-1])
+
+
+def test_what_users_and_models_wrote_is_escaped_on_the_page():
+    from starlette.templating import Jinja2Templates
+
+    from services.console.deps import HERE
+
+    hostile = [row(1, "MessageReceived", 0, {"message_sid": "SM1", "from": "+15550001111",
+                                              "body": "<img src=x onerror=alert(1)>", "profile_name": "<b>x</b>"})]
+    (entry,) = entries(hostile, Privacy(reveal=True))
+    html = Jinja2Templates(directory=str(HERE / "templates")).get_template("_entry.html").render(entry=entry)
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html and "<b>" not in html
