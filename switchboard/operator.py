@@ -46,7 +46,7 @@ async def status(env: Mapping[str, str], facts: Mapping[str, Any] | None, out: T
     else:
         print("stack: no `switchboard up` found here; using NATS_URL", file=out)
     settings = settings_from(env)
-    nc = await connect_once(settings.nats_url, "switchboard-status")
+    nc = await connect_once(settings.nats_url, "switchboard-status", settings.nats_access())
     try:
         bus = Bus(nc, stream=settings.stream_name)
         report = await stream_report(bus)

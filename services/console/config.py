@@ -7,13 +7,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, database_url_field
 
 
 class ConsoleSettings(ServiceSettings):
     host: str = Field("0.0.0.0", alias="CONSOLE_HOST")
     port: int = Field(8090, alias="CONSOLE_PORT", ge=0, le=65535)
-    database_url: str = Field(..., alias="DATABASE_URL")
+    # CONSOLE_DATABASE_URL (a role that may only read the audit schema), else DATABASE_URL.
+    database_url: str = database_url_field("console")
     db_pool_size: int = Field(4, alias="CONSOLE_DB_POOL_SIZE", ge=1, le=100)
     # Authentication: a bearer token, or the identity header of a trusted OIDC proxy.
     auth_token: str | None = Field(None, alias="CONSOLE_AUTH_TOKEN")
@@ -55,7 +56,7 @@ class ConsoleSettings(ServiceSettings):
     @model_validator(mode="after")
     def _check(self) -> ConsoleSettings:
         if not self.database_url.startswith(("postgres://", "postgresql://")):
-            raise ValueError("DATABASE_URL must start with postgresql:// (the audit read models)")
+            raise ValueError("CONSOLE_DATABASE_URL must start with postgresql:// (the audit read models)")
         if self.auth_token is not None:
             self.require_secret("CONSOLE_AUTH_TOKEN", self.auth_token)
             if self.environment == "production" and len(self.auth_token) < 24:

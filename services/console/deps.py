@@ -40,7 +40,7 @@ class ConsoleDeps:
 
     async def _connect(self) -> None:
         with contextlib.suppress(Exception):
-            nc = await connect(self.settings.nats_url, "console", stop=self.stop)
+            nc = await connect(self.settings.nats_url, "console", stop=self.stop, access=self.settings.nats_access())
             self.bus = Bus(nc, stream=self.settings.stream_name, publish_timeout_s=self.settings.publish_timeout_s)
             log.info("console_nats_connected")
 

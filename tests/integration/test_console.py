@@ -109,7 +109,10 @@ async def test_production_needs_credentials_and_masks_numbers_and_bodies(bus, na
         await eventually(recorded)
 
     env = {"DATABASE_URL": database_url, "NATS_URL": nats_server.url, "STREAM_NAME": bus.stream,
-           "SWITCHBOARD_ENV": "production", "CONSOLE_AUTH_TOKEN": TOKEN}
+           "SWITCHBOARD_ENV": "production", "CONSOLE_AUTH_TOKEN": TOKEN,
+           # production needs a NATS identity; this server checks none (the console's own
+           # permissions: tests/integration/test_nats_permissions.py)
+           "NATS_USER": "console", "NATS_PASSWORD": "console-password-unchecked-here"}
     pages = ["/", f"/conversations/{conversation}", f"/conversations/{conversation}/stream", "/dead-letters",
              "/system", "/chat", f"/?q={USER}"]
     async with running_console(**env) as console:

@@ -21,6 +21,10 @@ DB = "postgresql://console@127.0.0.1:5432/switchboard"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
+# Production also needs the console's own NATS identity (shared.nats_permissions).
+PRODUCTION = {"SWITCHBOARD_ENV": "production", "NATS_USER": "console", "NATS_PASSWORD": "a-real-nats-password"}
+
+
 def settings(**env: str) -> ConsoleSettings:
     return ConsoleSettings(**{"DATABASE_URL": DB, **env})  # type: ignore[arg-type]
 
@@ -93,26 +97,26 @@ def test_masked_entries_hide_every_body_and_number():
 
 def test_production_needs_authentication_and_a_real_token():
     with pytest.raises(ValidationError, match="needs authentication"):
-        settings(SWITCHBOARD_ENV="production")
+        settings(**PRODUCTION)
     with pytest.raises(ValidationError, match="at least 24"):
-        settings(SWITCHBOARD_ENV="production", CONSOLE_AUTH_TOKEN="short-token")
+        settings(**PRODUCTION, CONSOLE_AUTH_TOKEN="short-token")
     with pytest.raises(ValidationError, match="real value"):
-        settings(SWITCHBOARD_ENV="production", CONSOLE_AUTH_TOKEN="changeme")
+        settings(**PRODUCTION, CONSOLE_AUTH_TOKEN="changeme")
     with pytest.raises(ValidationError, match="CONSOLE_HEALTH_URLS"):
         settings(CONSOLE_HEALTH_URLS="gateway:8000")
-    assert settings(SWITCHBOARD_ENV="production", CONSOLE_AUTH_HEADER="X-Auth-Request-Email")
+    assert settings(**PRODUCTION, CONSOLE_AUTH_HEADER="X-Auth-Request-Email")
 
 
 def test_who_may_see_personal_data_and_when_the_web_chat_exists():
     assert settings().reveals_to("local")
-    production = settings(SWITCHBOARD_ENV="production", CONSOLE_AUTH_HEADER="X-User")
+    production = settings(**PRODUCTION, CONSOLE_AUTH_HEADER="X-User")
     assert not production.reveals_to("ana@example.org")
     assert settings(CONSOLE_REVEAL="ana@example.org").reveals_to("ana@example.org")
     assert not settings(CONSOLE_REVEAL="ana@example.org").reveals_to("bob@example.org")
     sandbox = {"TWILIO_API_BASE_URL": "http://127.0.0.1:4010", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
     assert settings(**sandbox).chat_enabled
     assert not settings(**{**sandbox, "TWILIO_API_BASE_URL": "https://api.twilio.com"}).chat_enabled
-    assert not settings(**sandbox, SWITCHBOARD_ENV="production", CONSOLE_AUTH_HEADER="X-User").chat_enabled
+    assert not settings(**sandbox, **PRODUCTION, CONSOLE_AUTH_HEADER="X-User").chat_enabled
 
 
 def test_identity_comes_from_the_token_the_cookie_or_a_trusted_proxy_only():

@@ -27,6 +27,7 @@ class ToolContext:
     time_zone: str
     call_key: str  # stable for this call in this turn: an idempotency key
     correlation_id: str | None = None
+    business: str = ""  # the number the user wrote to; the calendar checks it against `conversation`
     causation_id: str | None = None
 
 
