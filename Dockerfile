@@ -7,6 +7,7 @@
 #   docker build --build-arg SERVICE=gateway  -t switchboard/gateway  .
 #   docker build --build-arg SERVICE=audit    -t switchboard/audit    .
 #   docker build --build-arg SERVICE=outbound -t switchboard/outbound .
+#   docker build --build-arg SERVICE=console  -t switchboard/console  .
 #   docker build --build-arg SERVICE=migrate  --build-arg EXTRAS=audit,agent,calendar \
 #                --build-arg MODULE=switchboard -t switchboard/migrate .
 #   docker build --build-arg SERVICE=sandbox  --build-arg EXTRAS=cli \
@@ -68,7 +69,7 @@ LABEL org.opencontainers.image.title="switchboard-${SERVICE}"
 WORKDIR /tmp
 # Numeric, so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-# gateway: GATEWAY_PORT; workers: HEALTH_PORT (health, readiness and metrics).
-EXPOSE 8000 8081
+# gateway: GATEWAY_PORT; workers: HEALTH_PORT (health, readiness and metrics); console: CONSOLE_PORT.
+EXPOSE 8000 8081 8090
 # `exec` makes Python PID 1, so SIGTERM reaches it and the service drains.
 CMD ["sh", "-c", "exec python -m \"$SWITCHBOARD_MODULE\""]

@@ -12,7 +12,7 @@ LOCK := requirements.lock
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up test lint lock bench chaos
+.PHONY: help install up test lint lock bench chaos browser
 
 help:
 	@echo "make install  create .venv and install the locked dependencies and the project"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
 	@echo "make chaos    kill services, nats-server, Postgres and the cluster's stream leader under load; account for every message"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
+	@echo "make browser  install Debian's chromium and chromium-driver for the browser test (as root)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.X")'
@@ -46,6 +47,20 @@ lint: install
 	$(BIN)/mypy --strict shared
 	$(BIN)/mypy services switchboard
 
+# The browser test drives Debian's chromium through chromium-driver (Selenium, nothing
+# downloaded at run time). Installed here when missing and possible (root and apt-get);
+# otherwise the browser test skips and says why.
+browser:
+	@if command -v chromedriver >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser test will skip"; \
+	else \
+	  echo "chromium and chromium-driver are missing and this is not root with apt-get: the browser test will skip"; \
+	fi
+
 # Two phases: everything but the end-to-end tier on TEST_WORKERS pytest-xdist workers (most
 # tests wait on processes and sockets, so a serial run leaves a core idle), then the e2e tier
 # alone, because its tests compare throughput within one run and want the machine to
@@ -54,7 +69,7 @@ lint: install
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
-test: install lint
+test: install lint browser
 	@base="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"; \
 	echo "tests: phase 1 of 2, unit + contract + integration + deploy on $(TEST_WORKERS) workers"; \
 	$(PYTEST) -n $(TEST_WORKERS) -m "not e2e" --basetemp="$$base/parallel" || exit $$?; \

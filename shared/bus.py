@@ -23,6 +23,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 from shared.eventlog import PublishFailed
 from shared.events import Event
 from shared.logging import get_logger
+from shared.tracing import inject
 
 log = get_logger(__name__)
 
@@ -146,7 +147,7 @@ class Bus:
                 event.to_bytes(),
                 timeout=self.publish_timeout_s,
                 stream=self.stream,
-                headers={"Nats-Msg-Id": msg_id, "Sb-Type": event.type},
+                headers=inject({"Nats-Msg-Id": msg_id, "Sb-Type": event.type}),
             )
         except (TimeoutError, NatsTimeoutError, NoStreamResponseError) as exc:
             raise PublishFailed(f"no PubAck within {self.publish_timeout_s}s") from exc

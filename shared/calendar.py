@@ -30,6 +30,7 @@ from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from shared.text import clean_text
+from shared.tracing import inject, span
 
 SERVICE_NAME = "calendar"
 SERVICE_VERSION = "1.0.0"
@@ -236,9 +237,11 @@ class CalendarClient:
 
     async def call(self, endpoint: str, request: CalendarRequest, reply_type: type[R]) -> R:
         try:
-            msg = await self.nc.request(
-                f"{SUBJECT_PREFIX}.{endpoint}", request.model_dump_json().encode(), timeout=self.timeout_s
-            )
+            with span(f"calendar.{endpoint} request", kind="client"):
+                msg = await self.nc.request(
+                    f"{SUBJECT_PREFIX}.{endpoint}", request.model_dump_json().encode(), timeout=self.timeout_s,
+                    headers=inject({}) or None,
+                )
         except (NatsTimeoutError, NoRespondersError, TimeoutError) as exc:
             raise CalendarUnreachable() from exc
         headers = msg.headers or {}

@@ -31,7 +31,7 @@ import contextlib
 import functools
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js.api import KeyValueConfig, StorageType
@@ -49,6 +49,7 @@ from shared.logging import get_logger
 from shared.ownership import Membership, assign
 from shared.pinned import PinLost, PinnedConsumerSpec, PinnedPuller, consumer_state, ensure_pinned_consumer, unpin
 from shared.stream import partitions_of
+from shared.tracing import span
 
 if TYPE_CHECKING:
     from shared.lanes import Lane
@@ -423,7 +424,7 @@ class PartitionedConsumer:
                 recorded = delivery.deliveries
                 await self._retrying(functools.partial(self.progress.record_start, lane.conversation, seq, recorded))
             try:
-                await self._attempt(event, delivery)
+                await self._attempt(event, delivery, msg.headers)
             except PermanentFailure as exc:
                 await self._dead_letter(lane, msg, delivery, f"permanent failure: {exc}", event)
                 return
@@ -449,12 +450,14 @@ class PartitionedConsumer:
             await self._finish(lane, seq, msg.ack)
             return
 
-    async def _attempt(self, event: Event[Any], delivery: Delivery) -> None:
+    async def _attempt(self, event: Event[Any], delivery: Delivery, headers: Mapping[str, str] | None = None) -> None:
         async with self.slots:
             self.metrics.in_flight.inc()
             started = time.perf_counter()
             try:
-                await asyncio.wait_for(self.handler(event, delivery), self.policy.handler_timeout_s)
+                with span(f"{delivery.consumer.rsplit('-p', 1)[0]} {event.type}", headers, kind="consumer",
+                          conversation=event.conversation, stream_sequence=delivery.stream_sequence):
+                    await asyncio.wait_for(self.handler(event, delivery), self.policy.handler_timeout_s)
             except TimeoutError as exc:
                 raise TimeoutError(f"handler took longer than {self.policy.handler_timeout_s}s") from exc
             finally:

@@ -85,13 +85,51 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    _route_standard_logging(max(numeric, logging.INFO), renderer)
     # Libraries that log every request at info (the twilio client writes nine lines per
-    # message, httpx one per model call): their own warnings still show, and LOG_LEVEL=debug
-    # brings the rest back.
-    for noisy in ("nats", "uvicorn.access", "twilio", "httpx", "httpcore", "openai"):
+    # message, httpx one per model call, alembic two per migration run): their own
+    # warnings still show, and LOG_LEVEL=debug brings the rest back.
+    for noisy in ("nats", "uvicorn.access", "twilio", "httpx", "httpcore", "openai", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if numeric <= logging.DEBUG and noisy != "nats"
                                           else logging.WARNING)
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now (see the logger factory above)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _route_standard_logging(level: int, renderer: Any) -> None:
+    """Third-party loggers (alembic, twilio, uvicorn, ...) through the same processors: one
+    JSON line each, with the service, the logger's name and the same redaction."""
+    handler = _CurrentStderr()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            redact_personal_data,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    ))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, _CurrentStderr) or type(old) is logging.StreamHandler:
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
 
 
 def get_logger(name: str | None = None) -> Any:

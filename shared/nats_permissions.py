@@ -25,6 +25,12 @@ What each identity may do follows from the code that uses NATS:
 - Reads of the event log by direct get (`$JS.API.DIRECT.GET.<stream>`) cannot be
   narrowed to a subject by permissions; the stages that need them (the order guard,
   the agent's burst read-ahead) may read the stream, the gateway and calendar may not.
+- The console (`console`) reads the stream (its info, single messages, the list of its
+  consumers and their lag) and the dead letters, through an ordered consumer of its own
+  (an ephemeral push consumer delivered to its inbox; the server removes it when the
+  console unsubscribes); it may publish only a retried copy of a dead letter (the kinds
+  the ordered stages consume) and the DeadLetterRetried/Discarded records. It may create
+  no durable, pull from none and delete nothing.
 - `admin` is the operator and provisioning identity (`switchboard provision`,
   `dead-letters`, `replay`, the migrate Job): everything.
 """
@@ -37,7 +43,7 @@ from typing import Any, Iterable
 from shared.calendar import ENDPOINTS, SUBJECT_PREFIX
 from shared.ids import SUBJECT_ROOT
 
-SERVICES = ("gateway", "transcriber", "agent", "calendar", "outbound", "audit")
+SERVICES = ("gateway", "transcriber", "agent", "calendar", "outbound", "audit", "console")
 ADMIN = "admin"
 IDENTITIES = (*SERVICES, ADMIN)
 
@@ -56,6 +62,8 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
     "calendar": ("calendar",),
     "outbound": ("sent", "send_failed", "dead_letter"),
     "audit": (),
+    # A retried dead letter is stored again as the event it was (what a stage consumes).
+    "console": (*ORDERED_STAGES.values(), "dead_letter"),
 }
 
 
@@ -146,6 +154,19 @@ def _reads_stream(stream: str) -> list[str]:
     return [f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
 
 
+def _console(stream: str) -> list[str]:
+    """Read the stream and its consumers; follow the dead letters with an ordered consumer."""
+    api = "$JS.API"
+    return [
+        f"{api}.STREAM.MSG.GET.{stream}",
+        *_reads_stream(stream),
+        f"{api}.CONSUMER.LIST.{stream}",
+        f"{api}.CONSUMER.INFO.{stream}.>",
+        f"{api}.CONSUMER.CREATE.{stream}",  # an ephemeral consumer: no name, so no durable's
+        f"$JS.FC.{stream}.>",  # the ordered consumer's flow-control answers
+    ]
+
+
 def _events(kinds: Iterable[str]) -> list[str]:
     return [f"{SUBJECT_ROOT}.{kind}.*" for kind in kinds]
 
@@ -170,6 +191,8 @@ def permissions(identity: str, stream: str = "WHATSAPP", partitions: int = 16) -
         publish += _bucket(PRIVACY_CUTS_BUCKET, keys=None)  # erasure cuts: read, written by the privacy worker
     if identity == "audit":
         publish += _consumer(stream, AUDIT_DURABLE, filtered=True)
+    if identity == "console":
+        publish += _console(stream)
     calendar = identity == "calendar"
     if calendar:
         subscribe += [f"{SUBJECT_PREFIX}.>", "$SRV.>"]

@@ -23,6 +23,7 @@ from shared.errors import Misconfigured
 from shared.health import HealthServer, ReadinessCheck
 from shared.logging import configure_logging, get_logger
 from shared.settings import EX_CONFIG, WorkerSettings
+from shared.tracing import configure_tracing
 
 log = get_logger(__name__)
 
@@ -46,6 +47,7 @@ async def run_worker(
 ) -> None:
     """Connect, serve health, run `main(bus, stop)` until stopped, then drain."""
     configure_logging(service, settings.log_level, settings.log_format)
+    configure_tracing(service)
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     try:

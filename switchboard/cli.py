@@ -73,7 +73,9 @@ def _db_roles(args: argparse.Namespace) -> int:
     except ProvisionError as exc:
         return _fail(f"db-roles: {exc}")
     for role in roles:
-        print(f"{role.service}: role {role.role} owns schema {', '.join(role.schemas)} (password from its URL)")
+        rights = [f"owns schema {', '.join(role.schemas)}"] if role.schemas else []
+        rights += [f"reads schema {', '.join(role.reads)}"] if role.reads else []
+        print(f"{role.service}: role {role.role} {' and '.join(rights)} (password from its URL)")
     return 0
 
 
@@ -211,7 +213,53 @@ def _chat(args: argparse.Namespace) -> int:
     target = ChatTarget(
         facts["twilio_api_base_url"], credentials.account_sid, credentials.auth_token, args.business or DEFAULT_BUSINESS
     )
-    return asyncio.run(run_chat(target, args.user or DEFAULT_USER, args.voice, args.timeout))
+    return asyncio.run(run_chat(target, args.user or DEFAULT_USER, args.voice, args.timeout, image=args.image,
+                                stack_file=home.stack_file))
+
+
+def _stack_facts() -> dict[str, Any] | None:
+    from switchboard.home import StackHome
+    from switchboard.operator import stack_facts
+
+    try:
+        return stack_facts(StackHome.locate(os.environ, Path.cwd()).stack_file.read_text())
+    except OSError:
+        return None
+
+
+def _status(args: argparse.Namespace) -> int:
+    from switchboard.operator import status
+    from switchboard.provisioning import ProvisionError
+
+    try:
+        return asyncio.run(status(_environment(), _stack_facts(), sys.stdout))
+    except ProvisionError as exc:
+        return _fail(f"status: {exc}")
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from switchboard.provisioning import service_database_url
+
+    database_url = service_database_url(_environment(), "console")
+    if not database_url:
+        return _fail("timeline: CONSOLE_DATABASE_URL (or DATABASE_URL) is not set and no `switchboard up` is running here")
+    from switchboard.operator import timeline
+
+    try:
+        return asyncio.run(timeline(database_url, args.who, sys.stdout, mask=args.mask, limit=args.limit))
+    except BrokenPipeError:  # piped into `head`
+        return 0
+    except OSError as exc:
+        return _fail(f"timeline: Postgres did not answer ({exc})")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("switchboard")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _privacy(args: argparse.Namespace) -> int:
@@ -266,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate Switchboard, the WhatsApp assistant. Configuration comes from environment "
         "variables (NATS_URL, DATABASE_URL or <SERVICE>_DATABASE_URL, ...; see the README).",
     )
+    parser.add_argument("--version", action="version", version=f"switchboard {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     up = _command(commands, "up", _up, "run the whole system locally, in the foreground (what `make up` runs)")
@@ -283,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", help="your phone number (default: +15550001111)")
     chat.add_argument("--business", help="the business number (default: +14155238886, the Twilio sandbox's)")
     chat.add_argument("--voice", type=Path, help="send this audio file as a voice note first")
+    chat.add_argument("--image", type=Path, help="send this image first")
     chat.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply when piped")
 
     _command(commands, "provision", _provision, "create or update the JetStream stream from the environment (idempotent)")
@@ -292,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
              "create or correct each service's Postgres role and schema (DATABASE_ADMIN_URL, <SERVICE>_DATABASE_URL)")
 
     dead = _command(commands, "dead-letters", _dead_letters,
-                    "list dead letters, retry them (store the event again) or discard them; every action is recorded")
+                    "list dead letters, retry them (store the event again) or discard them; every action is recorded",
+                    aliases=("deadletters",))
     dead.add_argument("action", nargs="?", choices=("list", "retry", "discard"), default="list")
     dead.add_argument("seq", nargs="*", type=int, help="stream sequences of dead letters (as listed)")
     dead.add_argument("--all", dest="every", action="store_true",
@@ -303,6 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     from switchboard.privacy.commands import add_commands
 
     add_commands(commands, _command, _privacy)
+
+    _command(commands, "status", _status, "the running stack: services, stream, lag per stage and partition, "
+             "dead letters (exit 1 when something is down)")
+    timeline = _command(commands, "timeline", _timeline,
+                        "everything audit recorded about a user's conversation, with each stage's latency")
+    timeline.add_argument("who", help="the user's whole number (+15550001111) or a conversation id")
+    timeline.add_argument("--mask", action="store_true", help="mask phone numbers and message bodies")
+    timeline.add_argument("--limit", type=int, default=1000, help="at most this many events (default: %(default)s)")
 
     calendar = commands.add_parser("calendar", help="calendar administration", description="calendar administration")
     calendar_commands = calendar.add_subparsers(dest="calendar_command", metavar="COMMAND", required=True)
@@ -318,9 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(
-    commands: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+    commands: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
+    aliases: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
-    command = commands.add_parser(name, help=help_text, description=help_text)
+    command = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
     command.set_defaults(handler=handler)
     return command
 

@@ -13,6 +13,10 @@ What a service role gets, and why it is enough:
 - objects already in its schemas owned by someone else (made by an admin, or by an
   `up` from before per-service roles) are handed over to it, and default privileges
   give it whatever the admin creates there later.
+A reading role (the console's, `ServiceEntry.reads`) owns no schema: it gets USAGE on
+the schemas it reads and SELECT on their tables, today's and (by default privileges of
+the owning role) tomorrow's; nothing else, so it can neither write them nor see any
+other schema. Reading roles come after the owners (the schemas must exist).
 Everything is idempotent: run it any number of times.
 """
 
@@ -41,20 +45,21 @@ def role_for(service: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceRole:
-    """A service's login role, its password and the schemas it owns."""
+    """A service's login role, its password, the schemas it owns and those it only reads."""
 
     service: str
     role: str
     password: str
     schemas: tuple[str, ...]
+    reads: tuple[str, ...] = ()
 
     @classmethod
-    def from_url(cls, service: str, url: str, schemas: Sequence[str]) -> ServiceRole:
+    def from_url(cls, service: str, url: str, schemas: Sequence[str], reads: Sequence[str] = ()) -> ServiceRole:
         """The role and password a service's database URL logs in with."""
         parts = urlsplit(url)
         if not parts.username or parts.password is None:
             raise ProvisionError(f"{service}: its database URL must name a user and a password")
-        return cls(service, _checked(unquote(parts.username)), unquote(parts.password), tuple(schemas))
+        return cls(service, _checked(unquote(parts.username)), unquote(parts.password), tuple(schemas), tuple(reads))
 
 
 def roles_from_env(env: Mapping[str, str], entries: Sequence[ServiceEntry]) -> list[ServiceRole]:
@@ -63,11 +68,11 @@ def roles_from_env(env: Mapping[str, str], entries: Sequence[ServiceEntry]) -> l
     service's role."""
     roles, missing = [], []
     for entry in entries:
-        if not entry.schemas:
+        if not (entry.schemas or entry.reads):
             continue
         variable = database_url_variables(entry.name)[0]
         if env.get(variable):
-            roles.append(ServiceRole.from_url(entry.name, env[variable], entry.schemas))
+            roles.append(ServiceRole.from_url(entry.name, env[variable], entry.schemas, entry.reads))
         else:
             missing.append(variable)
     if missing:
@@ -75,8 +80,9 @@ def roles_from_env(env: Mapping[str, str], entries: Sequence[ServiceEntry]) -> l
     return roles
 
 
-def role_sql(role: str, database: str, schemas: Sequence[str]) -> list[str]:
-    """The statements that create or correct `role` and its `schemas` (no password)."""
+def role_sql(role: str, database: str, schemas: Sequence[str], reads: Sequence[str] = ()) -> list[str]:
+    """The statements that create or correct `role`, its `schemas` and its read-only
+    access to `reads` (no password)."""
     role, database = _checked(role), _quoted(database)
     statements = [
         f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
@@ -98,7 +104,25 @@ def role_sql(role: str, database: str, schemas: Sequence[str]) -> list[str]:
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT ALL ON SEQUENCES TO {role}",
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT ALL ON FUNCTIONS TO {role}",
         ]
+    for schema in map(_checked, reads):
+        statements += [
+            f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            _reader_defaults_sql(role, schema),
+        ]
     return statements
+
+
+def _reader_defaults_sql(role: str, schema: str) -> str:
+    """SELECT for `role` on the tables `schema`'s owner creates later (its migrations)."""
+    return f"""DO $$
+DECLARE schema_owner text := (SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '{schema}');
+BEGIN
+  IF schema_owner IS NULL THEN
+    RAISE EXCEPTION 'schema {schema} does not exist: set up the role that owns it first';
+  END IF;
+  EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}', schema_owner);
+END $$"""
 
 
 def _adopt_sql(role: str, schema: str) -> str:
@@ -141,10 +165,10 @@ async def provision_roles(admin_url: str, roles: Sequence[ServiceRole]) -> None:
     except Exception as exc:
         raise ProvisionError(f"cannot reach Postgres as the admin: {type(exc).__name__}: {exc}") from None
     try:
-        for role in roles:
+        for role in sorted(roles, key=lambda role: bool(role.reads)):  # owners first: readers need their schemas
             try:
                 async with admin.transaction():
-                    for statement in role_sql(role.role, database, role.schemas):
+                    for statement in role_sql(role.role, database, role.schemas, role.reads):
                         await admin.execute(statement)
                     # A verifier, not the password (switchboard.scram); format(%L) quotes it on the server.
                     await admin.execute(await admin.fetchval(

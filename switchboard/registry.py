@@ -33,6 +33,8 @@ class ServiceEntry:
     - `schemas`: the Postgres schemas the service owns. A service with any gets its own
       login role (`switchboard_<name>`, switchboard/database_roles.py) owning them, and
       its own DATABASE_URL; a service without gets no database URL at all.
+    - `reads`: schemas of other services it may only read (SELECT): it gets its own
+      login role with no other privilege, and its own DATABASE_URL (the console).
     - `sandbox_only`: run only when no real Twilio credentials are configured.
     """
 
@@ -45,6 +47,7 @@ class ServiceEntry:
     exports: Mapping[str, str] = field(default_factory=dict)
     migrate: str | None = None
     schemas: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
     sandbox_only: bool = False
 
 
@@ -76,6 +79,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
     # Users' erasure and export requests, and retention (docs/privacy.md). It visits every
     # service's tables, so it starts after their migrations.
     ServiceEntry("privacy", "switchboard.privacy", port_env="HEALTH_PORT", port=8087),
+    # The operator console; `{SERVICE_HEALTH_URLS}` is every other entry's readiness URL.
+    ServiceEntry(
+        "console", "services.console", port_env="CONSOLE_PORT", port=8090,
+        env={"CONSOLE_HOST": "127.0.0.1", "CONSOLE_HEALTH_URLS": "{SERVICE_HEALTH_URLS}"},
+        reads=("audit",),
+    ),
 )
 
 
@@ -146,8 +155,13 @@ def plan(
             if not env.get(name):
                 env[name] = template.format(port=ports[entry.name])
     planned = []
+    health_urls = ",".join(
+        f"{entry.name}=http://127.0.0.1:{ports[entry.name]}{entry.ready_path}"
+        for entry in entries if entry.ready_path and ports[entry.name] and entry.name != "console"
+    )
     for entry in entries:
-        own = {name: _fill(template, env, entry) for name, template in entry.env.items()}
+        own = {name: _fill(template, {**env, "SERVICE_HEALTH_URLS": health_urls}, entry)
+               for name, template in entry.env.items()}
         own.update((own_env or {}).get(entry.name, {}))
         if entry.port_env and ports[entry.name] is not None:
             own[entry.port_env] = str(ports[entry.name])

@@ -104,12 +104,14 @@ async def _prepare(
     hidden = database_variables(entries)
     shared = {name: value for name, value in {**LOCAL_DEFAULTS, **env}.items() if name not in hidden}
     shared["NATS_URL"] = servers.nats_url
+    if servers.nats_monitor_url and not env.get("NATS_MONITOR_URL"):
+        shared["NATS_MONITOR_URL"] = servers.nats_monitor_url  # the console's replicas and lag views
     if servers.cluster and not env.get("STREAM_REPLICAS"):
         shared["STREAM_REPLICAS"] = "3"
     printer.note(str(await provision_stream(settings_from({**shared, **servers.nats_env(ADMIN)}))))
     database_urls = await service_database_urls(env, servers, entries)
     if servers.local_postgres and database_urls:
-        printer.note(f"database roles ready (new passwords): {', '.join(database_urls)} each own their schemas")
+        printer.note(f"database roles ready (new passwords): {', '.join(database_urls)}, one role each")
     migrations = [(entry.name, entry.migrate, database_urls.get(entry.name, servers.postgres_url))
                   for entry in entries if entry.migrate]
     if migrations:
@@ -156,12 +158,17 @@ async def _announce_when_ready(
 ) -> None:
     waiting = {service.name: service for service in stack.services if service.port is not None}
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + READY_TIMEOUT_S
+    started = loop.time()
+    deadline = started + READY_TIMEOUT_S
+    total = len(waiting)
     while waiting and loop.time() < deadline:
         for name, service in list(waiting.items()):
             pid = supervisor.pids.get(name)
             if name in supervisor.given_up or (pid and await asyncio.to_thread(_is_ready, service, pid)):
                 del waiting[name]
+                if name not in supervisor.given_up:
+                    supervisor.printer.note(f"ready: {name} ({total - len(waiting)}/{total}, "
+                                            f"{loop.time() - started:.1f}s)")
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
@@ -218,6 +225,8 @@ def stack_facts(stack: StackPlan, home: StackHome, sandbox: bool) -> dict[str, o
         )
     if sandbox:
         facts["twilio_api_base_url"] = stack.env.get("TWILIO_API_BASE_URL")
+    if "console" in services:
+        facts["console_url"] = f"http://127.0.0.1:{services['console'].port}"
     return facts
 
 
@@ -230,8 +239,10 @@ def summary(facts: Mapping[str, object], descriptions: Mapping[str, str], comple
             f"  health      {gateway}/healthz  {gateway}/readyz",
             f"  metrics     {gateway}/metrics",
         ]
+    if "console_url" in facts:
+        lines.append(f"  console     {facts['console_url']}/")
     for name, service in dict(facts["services"]).items():  # type: ignore[call-overload]
-        if name != "gateway" and service["ready_url"]:
+        if name not in ("gateway", "console") and service["ready_url"]:
             lines.append(f"  {name:<11} {service['ready_url']}  (and /metrics)")
     if facts.get("sandbox"):
         lines.append(f"  twilio      sandbox: the local emulator at {facts.get('twilio_api_base_url') or '(not running)'}")
@@ -244,8 +255,22 @@ def summary(facts: Mapping[str, object], descriptions: Mapping[str, str], comple
         f"  postgres    {facts['database_url'] or '(no service uses it)'}  ({descriptions.get('postgres', '')}; "
         f"one role per service: {_names(facts.get('database_urls'))})",
         f"  data dir    {facts['home']}",
-        "Ctrl-C stops everything.",
     ]
+    lines += what_next(facts)
+    lines.append("Ctrl-C stops everything.")
+    return lines
+
+
+def what_next(facts: Mapping[str, object]) -> list[str]:
+    """The few things to do once the stack is up."""
+    lines = ["What next:"]
+    if "console_url" in facts:
+        lines.append(f"  open the console        {facts['console_url']}/")
+        if facts.get("sandbox"):
+            lines.append(f"  chat in a browser       {facts['console_url']}/chat")
+    if facts.get("sandbox"):
+        lines.append("  chat in this terminal   .venv/bin/switchboard chat   (another terminal)")
+    lines.append("  see how it is doing     .venv/bin/switchboard status")
     return lines
 
 

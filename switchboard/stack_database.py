@@ -1,8 +1,8 @@
 """The database side of `switchboard up`: one role and one URL per service.
 
 With the local Postgres `up` started, every run gives each service that owns schemas
-(`ServiceEntry.schemas`) its own login role with a new random password, and hands that
-service alone a DATABASE_URL logging in as it. The passwords live only in the services'
+(`ServiceEntry.schemas`) or reads another's (`ServiceEntry.reads`) its own login role
+with a new random password, and hands that service alone a DATABASE_URL logging in as it. The passwords live only in the services'
 environments and in stack.json (mode 0600, removed when `up` stops); the next run
 changes them. With a Postgres from the environment, each service gets the URL it would
 read itself: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL`.
@@ -39,19 +39,25 @@ def without_login(url: str) -> str:
 
 def database_variables(entries: Sequence[ServiceEntry]) -> set[str]:
     """Every variable a service could read its database URL from (none is shared under `up`)."""
-    return {variable for entry in entries if entry.schemas for variable in database_url_variables(entry.name)}
+    return {variable for entry in entries if uses_database(entry) for variable in database_url_variables(entry.name)}
+
+
+def uses_database(entry: ServiceEntry) -> bool:
+    """Whether `entry` logs in to Postgres: it owns schemas or reads another service's."""
+    return bool(entry.schemas or entry.reads)
 
 
 async def service_database_urls(
     env: Mapping[str, str], servers: BackingServers, entries: Sequence[ServiceEntry]
 ) -> dict[str, str]:
     """Each database-using service's own URL; provisions the roles on a local Postgres."""
-    users = [entry for entry in entries if entry.schemas]
+    users = [entry for entry in entries if uses_database(entry)]
     if not users:
         return {}
     if not servers.local_postgres:
         return {entry.name: service_database_url(env, entry.name) or servers.postgres_url for entry in users}
     admin_url = await ensure_database(servers.postgres_url, LOCAL_DATABASE)
-    roles = [ServiceRole(entry.name, role_for(entry.name), secrets.token_hex(24), entry.schemas) for entry in users]
+    roles = [ServiceRole(entry.name, role_for(entry.name), secrets.token_hex(24), entry.schemas, entry.reads)
+             for entry in users]
     await provision_roles(admin_url, roles)
     return {role.service: with_login(admin_url, role.role, role.password) for role in roles}

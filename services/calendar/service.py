@@ -30,6 +30,7 @@ from shared.calendar import (
     ErrorCode,
 )
 from shared.logging import get_logger
+from shared.tracing import span
 
 log = get_logger(__name__)
 
@@ -91,7 +92,8 @@ class CalendarService:
     async def _serve(self, name: str, request_type: type[BaseModel], handle: Handler, request: Request) -> None:
         started, outcome = time.perf_counter(), "cancelled"
         try:
-            outcome = await self._answer(name, request_type, handle, request)
+            with span(f"calendar {name}", request.headers, kind="server"):
+                outcome = await self._answer(name, request_type, handle, request)
         finally:
             REQUEST_SECONDS.labels(name, outcome).observe(time.perf_counter() - started)
 

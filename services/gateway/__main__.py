@@ -11,11 +11,13 @@ from services.gateway.config import GatewaySettings
 from services.gateway.server import server_config
 from shared.logging import configure_logging
 from shared.settings import load_settings
+from shared.tracing import configure_tracing
 
 
 def main() -> None:
     settings = load_settings(GatewaySettings, "gateway")
     configure_logging("gateway", settings.log_level, settings.log_format)
+    configure_tracing("gateway")
     config = server_config(create_app(settings), settings)
     config.load()
     # Start-up objects (framework, pydantic, twilio module state: ~78,000) never die.

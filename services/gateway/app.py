@@ -34,6 +34,7 @@ from services.gateway.webhooks import BadWebhook, delivery_status_changed, messa
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
 from shared.logging import get_logger
+from shared.tracing import span
 
 log = get_logger(__name__)
 
@@ -217,7 +218,8 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
                 log.info("webhook_replayed", endpoint=hook.endpoint, conversation=event.conversation)
                 hook.metrics.ack_seconds.observe(time.perf_counter() - started)
                 return Response(EMPTY_TWIML, media_type="text/xml")
-            ack = await current.publish(event, msg_id=msg_id)
+            with span(f"gateway {hook.endpoint}", kind="server", conversation=event.conversation):
+                ack = await current.publish(event, msg_id=msg_id)
         except (PublishFailed, SeenUnavailable) as exc:
             outcome["unavailable"].inc()
             log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc))

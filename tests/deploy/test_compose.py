@@ -128,7 +128,7 @@ def test_each_service_logs_in_to_postgres_as_its_own_role(compose):
     def user(url: str) -> str:
         return url.split("://", 1)[1].split(":", 1)[0]
 
-    owners = {entry.name for entry in SERVICES if entry.schemas}
+    owners = {entry.name for entry in SERVICES if entry.schemas or entry.reads}  # the console only reads
     migrate = compose["services"]["migrate"]["environment"]
     assert user(migrate["DATABASE_ADMIN_URL"]).startswith("${POSTGRES_USER")
     assert "DATABASE_URL" not in migrate

@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = services_in_code()
 WORKERS = [s for s in SERVICES if s != "gateway"]
 SECRET_NAME = "switchboard-secrets"
+# Operator tools off the message path: a fixed replica count, no autoscaler.
+FIXED_SIZE = {"console"}
 
 overlays = pytest.mark.parametrize("overlay", OVERLAYS)
 
@@ -105,7 +107,8 @@ def test_every_container_has_liveness_and_readiness_probes_on_its_own_port(rende
             assert liveness["httpGet"]["path"] == "/healthz"
             assert readiness["httpGet"]["path"] == "/readyz"
             # The probes must hit the port the process really listens on.
-            listens = env_value(container, "GATEWAY_PORT" if name == "gateway" else "HEALTH_PORT", data)
+            variable = {"gateway": "GATEWAY_PORT", "console": "CONSOLE_PORT"}.get(name, "HEALTH_PORT")
+            listens = env_value(container, variable, data)
             assert listens is not None, f"{name}: set its port explicitly rather than rely on a default"
             for probe in (liveness, readiness, container.get("startupProbe")):
                 if probe:
@@ -250,6 +253,7 @@ def test_each_service_reads_only_its_own_database_secret(rendered, overlay):
     from switchboard.registry import SERVICES as ENTRIES
 
     owners = {entry.name for entry in ENTRIES if entry.schemas}
+    readers = {entry.name for entry in ENTRIES if entry.reads}  # the console: SELECT on audit only
     for workload in workloads(rendered[overlay]):
         name = workload["metadata"]["name"]
         refs = {
@@ -258,11 +262,11 @@ def test_each_service_reads_only_its_own_database_secret(rendered, overlay):
             if database_variable(entry["name"]) and "secretKeyRef" in entry.get("valueFrom", {})
         }
         if workload["kind"] == "Deployment":
-            expected = {"DATABASE_URL": f"switchboard-db-{name}"} if name in owners else {}
+            expected = {"DATABASE_URL": f"switchboard-db-{name}"} if name in owners | readers else {}
             assert refs == expected, name
         else:  # the Jobs: every service's own URL under its own variable, never a shared one
             assert "DATABASE_URL" not in refs, name
-            for service in owners:
+            for service in owners | (readers if name == "db-roles" else set()):  # migrate migrates no reader
                 assert refs[f"{service.upper()}_DATABASE_URL"] == f"switchboard-db-{service}", name
 
 
@@ -300,6 +304,9 @@ def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(render
     scaled |= {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(manifests, "ScaledObject")}
     for deployment in deployments(manifests):
         name = deployment["metadata"]["name"]
+        if name in FIXED_SIZE:
+            assert name not in scaled and deployment["spec"]["replicas"] >= 1, name
+            continue
         assert name in scaled, f"{name} has no autoscaler"
         assert "replicas" not in deployment["spec"], f"{name}: `replicas` would fight the autoscaler on every apply"
 
@@ -408,6 +415,30 @@ def test_only_the_gateway_is_reachable_from_outside(rendered, overlay):
 
 
 @overlays
+def test_the_console_is_never_published_and_only_its_proxy_may_reach_it(rendered, overlay):
+    manifests = rendered[overlay]
+    console = named(manifests, "Deployment", "console")
+    assert console is not None
+    for ingress in of_kind(manifests, "Ingress"):
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                assert path["backend"]["service"]["name"] != "console", f"{ingress['metadata']['name']} publishes it"
+    service = named(manifests, "Service", "console")
+    assert service is not None and service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    sources = [
+        rule for policy in policies_for(manifests, pod_labels(console), "Ingress")
+        for rule in policy["spec"].get("ingress", []) if {p["port"] for p in rule["ports"]} == {"http"}
+    ]
+    assert sources and all(not from_outside_the_namespace(rule) for rule in sources)
+    for rule in sources:
+        assert all(peer.get("podSelector", {}).get("matchLabels") == {"switchboard.io/console-client": "true"}
+                   for peer in rule["from"]), rule
+    (container,) = containers(console)
+    names = {entry["name"] for entry in container.get("env", [])}
+    assert {"CONSOLE_AUTH_HEADER", "CONSOLE_AUTH_TOKEN"} <= names  # production refuses to start without one
+
+
+@overlays
 def test_workers_reach_only_dns_nats_postgres_and_https(rendered, overlay):
     manifests = rendered[overlay]
     for workload in workloads(manifests):
@@ -417,6 +448,8 @@ def test_workers_reach_only_dns_nats_postgres_and_https(rendered, overlay):
             allowed.add(5432)
         if labels.get("switchboard.io/egress-internet") == "true":
             allowed.add(443)
+        if labels.get("switchboard.io/egress-health") == "true":  # the console's system page
+            allowed |= {8000, 8081, 8222}
         reachable: set[int] = set()
         for policy in policies_for(manifests, labels, "Egress"):
             for rule in policy["spec"].get("egress", []):

@@ -45,7 +45,7 @@ def test_every_object_of_the_overlay_validates(rendered, overlay):
 
 def test_every_optional_component_renders_and_validates(with_every_component):
     kinds = {m["kind"] for m in with_every_component}
-    assert {"Cluster", "PodMonitor"} <= kinds
+    assert {"Cluster", "PodMonitor", "PrometheusRule"} <= kinds
     assert problems(with_every_component) == []
 
 

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -25,8 +26,9 @@ import pytest
 
 from switchboard.infra import free_port
 from switchboard.registry import SERVICES
+from tests.fakes.otlp_collector import OtlpCollector
 from tests.twilio_forms import inbound_form, new_sid, signed
-from tests.waiting import scaled
+from tests.waiting import scaled, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -51,12 +53,12 @@ def stack_env(home: Path) -> dict[str, str]:
 class Up:
     """One `python -m switchboard up` process, its output in a file."""
 
-    def __init__(self, home: Path, log: Path, *args: str):
+    def __init__(self, home: Path, log: Path, *args: str, env: dict[str, str] | None = None):
         self.home = home
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env=stack_env(home),
+                [sys.executable, "-m", "switchboard", "up", *args], cwd=home.parent, env={**stack_env(home), **(env or {})},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
 
@@ -170,6 +172,8 @@ def assert_one_role_per_service(facts: dict, home: Path) -> None:
     if "agent" in urls:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             asyncio.run(audit_rows(urls["agent"], "none"))
+    if "console" in urls:  # a reader of audit's tables, nothing more
+        assert asyncio.run(audit_rows(urls["console"], "none")) == 0
 
 
 def post_signed_webhook(facts: dict, token: str, body: str, account_sid: str) -> tuple[int, str]:
@@ -179,20 +183,134 @@ def post_signed_webhook(facts: dict, token: str, body: str, account_sid: str) ->
     return http_status(url, data, headers), form["MessageSid"]
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    home = tmp_path / "switchboard-home"
+def prepared_home(root: Path) -> Path:
+    home = root / "switchboard-home"
     home.mkdir()
     names = ["nats", "nats-monitor", "postgres", *(entry.name for entry in SERVICES)]
     (home / "ports.json").write_text(json.dumps({name: free_port() for name in names}))
     return home
 
 
-def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Path):
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return prepared_home(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def first_up(tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector) -> Iterator[Up]:
+    """One stack for the tests below that only use it (browser, operator commands), and then
+    for the test that stops it and starts it again: `up` is started once for all of them.
+    Its services export traces to a local OTLP receiver."""
+    root = tmp_path_factory.mktemp("first-up")
+    up = Up(prepared_home(root), root / "up-1.log", env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url})
+    try:
+        yield up
+    finally:
+        up.make_sure_it_stopped()
+
+
+PIPELINE = ("gateway", "audit", "transcriber", "agent", "outbound", "console")
+
+
+def needs_the_pipeline() -> None:
+    missing = [name for name in PIPELINE if not (REPO / "services" / name / "__main__.py").exists()]
+    if missing:
+        pytest.skip(f"not there yet: {', '.join(missing)}")
+
+
+def operator_env(home: Path) -> dict[str, str]:
+    """Only SWITCHBOARD_HOME: the commands must find NATS and Postgres by themselves."""
+    env = {k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL", "STREAM_NAME"}}
+    return {**env, "SWITCHBOARD_HOME": str(home)}
+
+
+def switchboard(home: Path, cwd: Path, *args: str, stdin: str = "", timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "switchboard", *args], input=stdin, env=operator_env(home),
+                          cwd=cwd, capture_output=True, text=True, timeout=scaled(timeout))
+
+
+def test_a_user_chats_in_the_browser_and_the_operator_follows_it_in_the_console(first_up: Up, tmp_path: Path):
+    needs_the_pipeline()
+    from tests.e2e.browser_flow import chat_then_inspect
+
+    facts = first_up.facts()
+    assert f"console     {facts['console_url']}/" in first_up.output()
+    assert "What next:" in first_up.output()
+    chat_then_inspect(facts["console_url"], tmp_path / "screenshots", first_up.output)
+
+
+TRACED = {"switchboard-gateway", "switchboard-transcriber", "switchboard-agent", "switchboard-calendar",
+          "switchboard-outbound"}
+
+
+def test_one_message_is_one_trace_from_the_gateway_to_outbound(first_up: Up, collector: OtlpCollector, tmp_path: Path):
+    needs_the_pipeline()
+    first_up.facts()
+    chat = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550005555", "--timeout", "90",
+                       stdin="Book a haircut tomorrow at 11am\n")
+    assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr)
+
+    def whole_trace() -> list | None:
+        for spans in collector.traces().values():
+            if TRACED <= {span.service for span in spans}:
+                return spans
+        return None
+
+    spans = wait_until(whole_trace, 30, "one trace through gateway, transcriber, agent, calendar and outbound")
+    by_id = {span.span_id: span for span in spans}
+    roots = [span for span in spans if span.parent_span_id not in by_id]
+    assert [root.service for root in roots] == ["switchboard-gateway"], roots  # one tree, from the webhook
+    assert any(span.service == "switchboard-calendar" and span.name == "calendar create" for span in spans)
+
+
+def test_the_operator_commands_find_the_running_stack(first_up: Up, tmp_path: Path):
+    needs_the_pipeline()
+    first_up.facts()
+    chat = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550004444", "--timeout", "90", stdin="hello\n")
+    assert chat.returncode == 0 and "switchboard> " in chat.stdout, (chat.stdout, chat.stderr)
+    again = switchboard(first_up.home, tmp_path, "chat", "--user", "+15550004444", "--timeout", "90",
+                        stdin="what time is it\n")
+    assert again.returncode == 0 and "switchboard> It's" in again.stdout, (again.stdout, again.stderr)
+    assert chat.stdout.strip().splitlines()[0] not in again.stdout  # earlier replies are not printed again
+
+    status = switchboard(first_up.home, tmp_path, "status")
+    assert status.returncode == 0, (status.stdout, status.stderr)
+    assert "agent        ready" in status.stdout and "lag per stage" in status.stdout
+    assert re.search(r"dead letters: \d+ open", status.stdout), status.stdout
+
+    def recorded() -> subprocess.CompletedProcess | None:
+        shown = switchboard(first_up.home, tmp_path, "timeline", "+15550004444")
+        return shown if "Delivery status: delivered" in shown.stdout else None
+
+    timeline = wait_until(recorded, 60, "the reply's delivery in `switchboard timeline`", interval=1.0)
+    assert "Inbound from +15550004444" in timeline.stdout and "hello" in timeline.stdout
+    assert "Reply composed" in timeline.stdout and re.search(r"\[agent \d", timeline.stdout)
+    masked = switchboard(first_up.home, tmp_path, "timeline", "+15550004444", "--mask")
+    assert "+15550004444" not in masked.stdout and "hidden: 5 characters" in masked.stdout
+    unknown = switchboard(first_up.home, tmp_path, "timeline", "+19999999999")
+    assert unknown.returncode == 1 and "no conversation" in unknown.stdout
+
+    for command in (("deadletters", "list"), ("dead-letters",)):
+        listed = switchboard(first_up.home, tmp_path, *command)
+        assert listed.returncode == 0 and "dead letter(s) open" in listed.stdout, (listed.stdout, listed.stderr)
+    replay = switchboard(first_up.home, tmp_path, "replay")
+    assert replay.returncode == 0, (replay.stdout, replay.stderr)
+    version = switchboard(first_up.home, tmp_path, "--version")
+    assert re.fullmatch(r"switchboard \S+\n", version.stdout)
+
+
+def test_up_serves_audits_stops_cleanly_and_keeps_data(first_up: Up, tmp_path: Path):
     for service in ("gateway", "audit"):
         if not (REPO / "services" / service / "__main__.py").exists():
             pytest.skip(f"services/{service} is not there yet")
-    first = Up(home, tmp_path / "up-1.log")
+    first = first_up
+    home = first.home
     try:
         facts = first.facts()
         sandbox = json.loads((home / "sandbox.json").read_text())

@@ -1,4 +1,5 @@
-"""Least-privilege Postgres roles: each service owns its schema and nothing else.
+"""Least-privilege Postgres roles: each service owns its schema and nothing else; the
+console's role only reads audit's.
 
 Roles are cluster-wide, so every test provisions its own (`t<hex>_audit`, ...) on its
 own database with the same code `switchboard up` and `switchboard db-roles` run, and
@@ -33,14 +34,16 @@ from tests.integration.test_audit import caught_up, publish, received, running_a
 from tests.waiting import scaled
 
 SCHEMAS = {"audit": ("audit",), "agent": ("agent",), "calendar": ("calendar",)}
+READS = {"console": ("audit",)}  # a reading role: owns nothing
+EVERY = (*SCHEMAS, *READS)
 # A table of each service that another service must not see.
 TABLES = {"audit": "audit.events", "agent": "agent.checkpoints", "calendar": "calendar.events"}
 REPO = Path(__file__).resolve().parents[2]
 
 
 def service_roles(prefix: str, password: str | None = None) -> list[ServiceRole]:
-    return [ServiceRole(service, f"{prefix}_{service}", password or uuid.uuid4().hex, schemas)
-            for service, schemas in SCHEMAS.items()]
+    return [ServiceRole(service, f"{prefix}_{service}", password or uuid.uuid4().hex, SCHEMAS.get(service, ()),
+                        READS.get(service, ())) for service in EVERY]
 
 
 @pytest_asyncio.fixture
@@ -53,9 +56,17 @@ async def roles(database_url: str):
     admin = await asyncpg.connect(database_url)
     try:
         names = ", ".join(role.role for role in made)
-        await admin.execute(f"DROP OWNED BY {names} CASCADE; DROP ROLE {names}")
+        await admin.execute(drop_sql(names))
     finally:
         await admin.close()
+
+
+def drop_sql(names: str, if_exists: bool = False) -> str:
+    """Drop the test's roles, one `DROP OWNED` each, the reader's first (dropping an owner
+    and a reader in one statement trips over the owner's default privileges for the reader)."""
+    roles = sorted(names.split(", "), key=lambda name: not name.endswith("_console"))
+    owned = " ".join(f"DROP OWNED BY {role} CASCADE;" for role in roles)
+    return f"{owned} DROP ROLE {'IF EXISTS ' if if_exists else ''}{names}"
 
 
 async def fetch(url: str, sql: str) -> Any:
@@ -87,8 +98,12 @@ async def test_each_service_migrates_as_its_own_role_and_cannot_read_or_write_an
 
 
 async def assert_isolated(roles: dict[str, str]) -> None:
-    """Each role: no special powers, owns its tables, reaches none of the others'."""
+    """Each role: no special powers, owns its tables, reaches none of the others'; the
+    console's reads audit's tables and nothing else."""
+    await assert_reads_audit_only(roles["console"], roles["audit"])
     for service, url in roles.items():
+        if service not in TABLES:
+            continue
         [me] = await fetch(url, "SELECT current_user AS name, rolsuper, rolcreaterole, rolcreatedb "
                                 "FROM pg_roles WHERE rolname = current_user")
         assert me["name"].endswith(f"_{service}") and not (me["rolsuper"] or me["rolcreaterole"] or me["rolcreatedb"])
@@ -108,6 +123,27 @@ async def assert_isolated(roles: dict[str, str]) -> None:
             await run(url, "CREATE TABLE public.sneaky (id int)")
 
 
+async def assert_reads_audit_only(console: str, audit: str) -> None:
+    """The console's role: no special powers; SELECT on audit's tables, those of today and
+    one audit creates later; no write there, no table of its own, no other schema."""
+    [me] = await fetch(console, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user")
+    assert not (me["rolsuper"] or me["rolcreaterole"] or me["rolcreatedb"])
+    await fetch(console, "SELECT count(*) FROM audit.events")
+    await fetch(console, "SELECT count(*) FROM audit.messages")
+    later = f"audit.later_{uuid.uuid4().hex[:8]}"
+    await run(audit, f"CREATE TABLE {later} (id int); INSERT INTO {later} VALUES (7)")  # a later migration
+    assert (await fetch(console, f"SELECT id FROM {later}"))[0]["id"] == 7
+    for statement in (f"INSERT INTO {later} VALUES (8)", f"UPDATE {later} SET id = 9", f"DELETE FROM {later}",
+                      "DELETE FROM audit.events", f"TRUNCATE {later}", f"DROP TABLE {later}",
+                      "CREATE TABLE audit.sneaky (id int)", "CREATE TABLE public.sneaky (id int)", "CREATE SCHEMA sneaky"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await run(console, statement)
+    for table in ("agent.checkpoints", "calendar.events"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+            await fetch(console, f"SELECT * FROM {table} LIMIT 1")
+    await run(audit, f"DROP TABLE {later}")
+
+
 def bootstrap_sql() -> str:
     """The SQL block under "Database roles" in docs/deploy.md, as written there."""
     text = (REPO / "docs" / "deploy.md").read_text()
@@ -121,16 +157,16 @@ async def test_the_bootstrap_sql_in_the_deploy_docs_gives_the_same_isolation(dat
     database = database_url.rsplit("/", 1)[1]
     # Roles are cluster-wide: this test's own names, on this test's own database.
     sql = bootstrap_sql().replace("switchboard_", f"{prefix}_").replace("DATABASE switchboard", f"DATABASE {database}")
-    assert sql.count(f"CREATE ROLE {prefix}_") == 3
+    assert sql.count(f"CREATE ROLE {prefix}_") == 4
     await run(database_url, sql)
-    passwords = {"audit": "audit-password", "agent": "agent-password", "calendar": "calendar-password"}
+    passwords = {service: f"{service}-password" for service in EVERY}
     roles = {service: with_login(database_url, f"{prefix}_{service}", password) for service, password in passwords.items()}
     try:
         await migrate_all(roles)
         await assert_isolated(roles)
     finally:
         names = ", ".join(f"{prefix}_{service}" for service in passwords)
-        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE {names}")
+        await run(database_url, drop_sql(names))
 
 
 async def test_a_new_table_in_a_services_schema_needs_no_new_grant_and_stays_private(roles):
@@ -163,7 +199,7 @@ async def test_objects_made_before_the_roles_existed_are_handed_to_the_owning_se
             await fetch(with_login(database_url, made[1].role, made[1].password), "SELECT * FROM audit.events")
     finally:
         names = ", ".join(role.role for role in made)
-        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE {names}")
+        await run(database_url, drop_sql(names))
 
 
 async def test_provisioning_again_changes_the_passwords(database_url):
@@ -177,7 +213,7 @@ async def test_provisioning_again_changes_the_passwords(database_url):
             await fetch(with_login(database_url, first[0].role, "first-password"), "SELECT 1")
     finally:
         names = ", ".join(role.role for role in first)
-        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE {names}")
+        await run(database_url, drop_sql(names))
 
 
 async def test_audit_agent_and_calendar_do_their_work_under_their_own_roles(roles, bus):
@@ -225,7 +261,7 @@ async def test_a_service_given_a_superuser_url_in_production_exits_78_before_mig
 
 async def test_db_roles_then_provision_from_the_command_line(database_url: str, nats_server: NatsServer):
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    roles = {service: with_login(database_url, f"{prefix}_{service}", uuid.uuid4().hex) for service in SCHEMAS}
+    roles = {service: with_login(database_url, f"{prefix}_{service}", uuid.uuid4().hex) for service in EVERY}
     env = {key: value for key, value in os.environ.items() if "DATABASE" not in key}
     env.update(PYTHONPATH=str(REPO), NATS_URL=nats_server.url, STREAM_NAME=f"S{prefix}", DATABASE_ADMIN_URL=database_url)
 
@@ -234,16 +270,17 @@ async def test_db_roles_then_provision_from_the_command_line(database_url: str, 
                               capture_output=True, text=True, timeout=scaled(120), stdin=subprocess.DEVNULL)
 
     missing = await asyncio.to_thread(switchboard, "db-roles", AUDIT_DATABASE_URL=roles["audit"])
-    assert missing.returncode == 1 and "set AGENT_DATABASE_URL, CALENDAR_DATABASE_URL" in missing.stderr
+    assert missing.returncode == 1 and "set AGENT_DATABASE_URL, CALENDAR_DATABASE_URL, CONSOLE_DATABASE_URL" in missing.stderr
     urls = {f"{service.upper()}_DATABASE_URL": url for service, url in roles.items()}
     try:
         made = await asyncio.to_thread(switchboard, "db-roles", **urls)
         assert made.returncode == 0, made.stderr
         assert f"agent: role {prefix}_agent owns schema agent" in made.stdout
+        assert f"console: role {prefix}_console reads schema audit" in made.stdout
         migrated = await asyncio.to_thread(switchboard, "provision", **{**urls, "DATABASE_ADMIN_URL": ""})
         assert migrated.returncode == 0, migrated.stderr
         assert "schemas migrated: audit, agent, calendar" in migrated.stdout
         await assert_isolated(roles)
     finally:
-        names = ", ".join(f"{prefix}_{service}" for service in SCHEMAS)
-        await run(database_url, f"DROP OWNED BY {names} CASCADE; DROP ROLE IF EXISTS {names}")
+        names = ", ".join(f"{prefix}_{service}" for service in EVERY)
+        await run(database_url, drop_sql(names, if_exists=True))

@@ -19,10 +19,18 @@ import nats
 import pytest
 import yaml
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
 
 from shared.bus import NatsAccess, PublishFailed
 from shared.calendar import CalendarClient, CalendarUnreachable, CreateEvent, ListEvents
-from shared.events import MessageReceived, MessageReceivedData, ReplyComposed, ReplyComposedData
+from shared.events import (
+    MessageDeadLettered,
+    MessageDeadLetteredData,
+    MessageReceived,
+    MessageReceivedData,
+    ReplyComposed,
+    ReplyComposedData,
+)
 from shared.ids import conversation_id
 from shared.nats_permissions import IDENTITIES, SERVICES, inbox_prefix, password_variable
 from switchboard.infra import NatsServer
@@ -181,3 +189,55 @@ async def test_the_deploy_configurations_give_a_server_the_same_users(source, tm
                                max_reconnect_attempts=1)
     finally:
         server.stop()
+
+
+async def test_the_console_reads_and_retries_dead_letters_and_can_do_nothing_else(authorized_nats):
+    """The console's identity: stream and consumer info, the dead letters (an ordered
+    consumer), a retried copy and the operator's records; no forged event, no durable, no
+    deletion, no eavesdropping on events."""
+    from switchboard.dead_letters import dead_letters, discard, retry
+
+    gateway = await authorized_nats.bus_as("gateway")
+    transcriber = await authorized_nats.bus_as("transcriber")
+    originals = [forged_message(OWNER_A), forged_message(OWNER_B)]
+    seqs = [(await gateway.publish(event, msg_id=f"original-{n}")).seq for n, event in enumerate(originals)]
+    for seq, event in zip(seqs, originals, strict=True):
+        dead = MessageDeadLettered(
+            conversation=event.conversation,
+            data=MessageDeadLetteredData(consumer="transcriber-received-p000", stream_sequence=seq,
+                                         subject=event.subject, deliveries=5, error="boom",
+                                         original_type=event.type, original_id=event.id),
+        )
+        await transcriber.publish(dead, msg_id=f"dead-{seq}")
+
+    console = await authorized_nats.bus_as("console")
+    assert (await console.js.stream_info(authorized_nats.stream.name)).state.messages == 4
+    await console.js.consumers_info(authorized_nats.stream.name)  # the system page's lag view
+    found = await dead_letters(console)
+    assert [d.original_seq for d in found] == seqs and all(d.state == "open" for d in found)
+    copy = await retry(console, found[0], "ops@example.com")
+    await discard(console, found[1], "ops@example.com", "spam")
+    assert (await console.js.get_msg(authorized_nats.stream.name, copy)).data == (
+        await console.js.get_msg(authorized_nats.stream.name, seqs[0])).data
+    assert [d.state for d in await dead_letters(console)] == ["retried", "discarded"]
+    assert not authorized_nats.errors.get("console")
+    assert await stored(authorized_nats) == 7  # and the copy, the Retried and the Discarded records
+
+    stream = authorized_nats.stream.name
+    # Retrying re-stores what the ordered stages consume (received, text, reply); nothing else.
+    for kind in ("sent", "status", "calendar", "agent_failed"):
+        await console.nc.publish(f"wa.{kind}.c1", b"{}")
+        await told(authorized_nats, "console", "permissions violation for publish", f"wa.{kind}.c1")
+    with pytest.raises(NatsTimeout):  # a durable (by name) is refused: the request never reaches JetStream
+        await console.js.add_consumer(stream, name="sneaky", durable_name="sneaky", timeout=scaled(1))
+    await told(authorized_nats, "console", "permissions violation for publish", f"$JS.API.CONSUMER.CREATE.{stream}.sneaky")
+    # ... and through the ephemeral subject the console may use, JetStream refuses a durable name.
+    answer = await console.nc.request(f"$JS.API.CONSUMER.CREATE.{stream}", json.dumps(
+        {"stream_name": stream, "config": {"durable_name": "sneaky", "ack_policy": "explicit"}}).encode(), timeout=scaled(5))
+    assert "error" in json.loads(answer.data), answer.data
+    await console.nc.publish(f"$JS.API.CONSUMER.DELETE.{stream}.audit", b"")
+    await told(authorized_nats, "console", "permissions violation for publish", f"$JS.API.CONSUMER.DELETE.{stream}.audit")
+    for subject in ("wa.>", "_INBOX_agent.>"):
+        await console.nc.subscribe(subject)
+        await told(authorized_nats, "console", "permissions violation for subscription", subject)
+    assert await stored(authorized_nats) == 7

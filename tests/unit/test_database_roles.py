@@ -55,9 +55,21 @@ def test_db_roles_needs_every_services_own_url_not_the_shared_one():
     with pytest.raises(ProvisionError, match="AGENT_DATABASE_URL, CALENDAR_DATABASE_URL"):
         roles_from_env(env, SERVICES)
     env |= {"AGENT_DATABASE_URL": "postgresql://ag:b@db/s", "CALENDAR_DATABASE_URL": "postgresql://cal:c@db/s"}
-    assert [(r.service, r.role) for r in roles_from_env(env, SERVICES)] == [
-        ("audit", "switchboard_audit"), ("agent", "ag"), ("calendar", "cal")
+    with pytest.raises(ProvisionError, match="CONSOLE_DATABASE_URL"):
+        roles_from_env(env, SERVICES)
+    env |= {"CONSOLE_DATABASE_URL": "postgresql://con:d@db/s"}
+    assert [(r.service, r.role, r.schemas, r.reads) for r in roles_from_env(env, SERVICES)] == [
+        ("audit", "switchboard_audit", ("audit",), ()), ("agent", "ag", ("agent",), ()),
+        ("calendar", "cal", ("calendar",), ()), ("console", "con", (), ("audit",)),
     ]
+
+
+def test_a_reading_role_gets_select_on_the_schemas_it_reads_and_owns_none():
+    sql = role_sql("switchboard_console", "switchboard", (), ("audit",))
+    assert "GRANT USAGE ON SCHEMA audit TO switchboard_console" in sql
+    assert "GRANT SELECT ON ALL TABLES IN SCHEMA audit TO switchboard_console" in sql
+    assert any("FOR ROLE %I IN SCHEMA audit GRANT SELECT ON TABLES TO switchboard_console" in s for s in sql)
+    assert not any("OWNER TO" in s or "CREATE SCHEMA" in s or "GRANT ALL" in s for s in sql)
 
 
 def test_a_services_own_url_wins_over_the_shared_one(monkeypatch):

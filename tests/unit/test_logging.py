@@ -29,3 +29,15 @@ def test_debug_level_shows_them(capsys):
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["body"] == "hello there"
     configure_logging("test", "info", "json")
+
+
+def test_third_party_loggers_write_the_same_redacted_json(capsys):
+    import logging
+
+    configure_logging("test", "info", "json")
+    logging.getLogger("twilio.http_client").warning("POST /Messages.json To=whatsapp:+34600111222")
+    logging.getLogger("alembic.runtime.migration").info("Context impl PostgresqlImpl.")  # quiet at info
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["logger"] == "twilio.http_client" and lines[0]["level"] == "warning"
+    assert lines[0]["service"] == "test" and "34600111222" not in lines[0]["event"]

@@ -42,10 +42,11 @@ def test_each_kind_of_event_has_exactly_its_publishers():
     # A stage may also store again the kind it consumes: automatic dead-letter retries
     # (shared/dead_letter_retry.py). The privacy worker runs as `admin`.
     owners = {
-        "received": {"gateway", "transcriber"}, "status": {"gateway"}, "text": {"transcriber", "agent"},
-        "reply": {"agent", "outbound"}, "agent_failed": {"agent"}, "sent": {"outbound"},
-        "send_failed": {"outbound"}, "calendar": {"calendar"}, "dead_letter": {"transcriber", "agent", "outbound"},
-        "privacy": {"agent"},
+        # the console re-stores a dead-lettered event of the kinds the ordered stages consume
+        "received": {"gateway", "transcriber", "console"}, "status": {"gateway"},
+        "text": {"transcriber", "agent", "console"}, "reply": {"agent", "outbound", "console"},
+        "agent_failed": {"agent"}, "sent": {"outbound"}, "send_failed": {"outbound"}, "calendar": {"calendar"},
+        "dead_letter": {"transcriber", "agent", "outbound", "console"}, "privacy": {"agent"},
     }
     assert {cls.kind for cls in CATALOG.values()} == set(owners), "a new kind of event needs a publisher in the table"
     for kind, publishers in owners.items():
@@ -68,6 +69,18 @@ def test_services_subscribe_only_to_their_own_inbox_and_never_to_events():
         assert name not in who_may_subscribe("wa.received.3.c0123456789abcdef01234567")
 
 
+def test_the_console_reads_and_makes_only_unnamed_consumers():
+    for subject in ("$JS.API.STREAM.INFO.WHATSAPP", "$JS.API.STREAM.MSG.GET.WHATSAPP", "$JS.API.CONSUMER.LIST.WHATSAPP",
+                    "$JS.API.CONSUMER.INFO.WHATSAPP.agent-text-p001", "$JS.API.CONSUMER.CREATE.WHATSAPP",
+                    "$JS.FC.WHATSAPP.x.1"):
+        assert "console" in who_may_publish(subject), subject
+    for subject in ("$JS.API.CONSUMER.CREATE.WHATSAPP.agent-text-p001", "$JS.API.CONSUMER.DURABLE.CREATE.WHATSAPP.x",
+                    "$JS.API.CONSUMER.DELETE.WHATSAPP.audit", "$JS.API.CONSUMER.MSG.NEXT.WHATSAPP.audit",
+                    "$JS.ACK.WHATSAPP.audit.1.1.1.0.0", "$JS.API.STREAM.PURGE.WHATSAPP", "calendar.create",
+                    "$KV.WHATSAPP_PROGRESS.agent-text.c1"):
+        assert "console" not in who_may_publish(subject), subject
+
+
 def test_a_stage_touches_only_its_own_consumers_and_progress_keys():
     assert who_may_publish("$JS.API.CONSUMER.MSG.NEXT.WHATSAPP.agent-text-p015") == {"agent", ADMIN}
     assert who_may_publish("$JS.API.CONSUMER.MSG.NEXT.WHATSAPP.agent-text-p016") == {ADMIN}  # P = 16
@@ -76,7 +89,7 @@ def test_a_stage_touches_only_its_own_consumers_and_progress_keys():
     assert who_may_publish("$JS.API.CONSUMER.MSG.NEXT.WHATSAPP.audit") == {"audit", ADMIN}
     assert who_may_publish("$KV.OUTBOUND_SENT.abc.1") == {"outbound", ADMIN}
     assert who_may_publish("$JS.API.STREAM.DELETE.WHATSAPP") == {ADMIN}
-    assert who_may_publish("$JS.API.DIRECT.GET.WHATSAPP") == {"transcriber", "agent", "outbound", ADMIN}
+    assert who_may_publish("$JS.API.DIRECT.GET.WHATSAPP") == {"transcriber", "agent", "outbound", "console", ADMIN}
     assert permissions("agent", partitions=4).publish.count("$JS.ACK.WHATSAPP.agent-text-p003.>") == 1
     with pytest.raises(ValueError, match="unknown NATS identity"):
         permissions("sandbox")
