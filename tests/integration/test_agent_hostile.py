@@ -23,7 +23,7 @@ from tests.integration.test_agent_memory import (
 
 # A tiny context and turn budget, so the first turn is folded into the summary (the
 # checkpoint's JSONB) within a few turns.
-SMALL_MEMORY = {"AGENT_CONTEXT_TOKENS": 3000, "AGENT_HISTORY_TURNS": 2}
+SMALL_MEMORY = {"AGENT_CONTEXT_TOKENS": 5000, "AGENT_HISTORY_TURNS": 2}
 
 
 async def summary_of(database_url: str, conversation: str) -> str | None:

@@ -171,7 +171,7 @@ async def test_the_time_zone_a_user_chooses_is_stored_and_outlives_the_process(d
 
 async def test_a_long_conversation_keeps_the_stored_thread_bounded(database_url, bus):
     """The checkpoint of a long conversation stays small: old turns are folded and pruned."""
-    settings = agent_settings(database_url, bus, AGENT_CONTEXT_TOKENS=3000, AGENT_PRUNE_EVERY=50)
+    settings = agent_settings(database_url, bus, AGENT_CONTEXT_TOKENS=5000, AGENT_PRUNE_EVERY=50)
     conversation = conversation_id(BUSINESS, OWNER_A)
 
     async def stored() -> tuple[int, int]:

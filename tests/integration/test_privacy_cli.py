@@ -34,9 +34,10 @@ def test_the_tables_are_required(tmp_path):
 
 
 def test_production_needs_a_privacy_salt(nats_server: NatsServer, database_url: str, tmp_path):
-    env = {"NATS_URL": nats_server.url, "DATABASE_URL": database_url, "SWITCHBOARD_ENV": "production",
-           "PRIVACY_SALT": "", "SWITCHBOARD_HOME": str(tmp_path)}
+    env = {"NATS_URL": nats_server.url, "DATABASE_URL": database_url, "PRIVACY_SALT": "", "SWITCHBOARD_HOME": str(tmp_path)}
     assert switchboard("provision", env=env).returncode == 0
+    # Production also wants a NATS identity (this test server checks none): only the salt is missing.
+    env.update(SWITCHBOARD_ENV="production", NATS_USER="admin", NATS_PASSWORD="an-operator-password-of-some-length")
     result = switchboard("erase", "+34600000001", env=env)
     assert result.returncode == 1 and "PRIVACY_SALT must be set" in result.stderr
 
