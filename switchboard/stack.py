@@ -32,6 +32,7 @@ from switchboard.provisioning import (
     settings_from,
 )
 from switchboard.registry import SERVICES, PlannedService, ServiceEntry, StackPlan, plan, select
+from switchboard.sandbox.window import builtin_templates_setting
 from switchboard.servers import LOCAL_DATABASE, BackingServers, without_password
 from switchboard.supervisor import LogPrinter, RestartPolicy, Supervisor, supervise_until_signalled
 
@@ -112,6 +113,7 @@ async def _prepare(
         credentials = home.sandbox_credentials()
         shared["TWILIO_ACCOUNT_SID"] = credentials.account_sid
         shared["TWILIO_AUTH_TOKEN"] = credentials.auth_token
+        shared.setdefault("REMINDER_TEMPLATES", builtin_templates_setting())  # the emulator's own templates
         printer.note(f"sandbox mode: TWILIO_AUTH_TOKEN is unset, so local credentials from {home.sandbox_file} "
                      "are used and no WhatsApp message leaves this machine")
     return shared

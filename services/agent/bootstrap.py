@@ -23,7 +23,10 @@ from services.agent.timezones import TimeZoneStore
 from services.agent.tools.base import AgentTool
 from services.agent.tools.calendar import CalendarPort, build_calendar_tools
 from services.agent.tools.clock import build_clock_tools
+from services.agent.tools.reminders import build_reminder_tools
 from services.agent.tools.search import build_search_tool
+from services.reminders.book import ReminderBook
+from services.reminders.timers import Timers, ensure_timer_stream
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
@@ -32,12 +35,19 @@ from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
 
 
-def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore) -> list[AgentTool]:
+def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore,
+                reminders: ReminderBook | None = None) -> list[AgentTool]:
     return [
         *build_calendar_tools(calendar, settings.calendar_retry_s),
+        *(build_reminder_tools(reminders) if reminders is not None else []),
         *build_clock_tools(zones.choose),
         build_search_tool(settings.tavily_api_key, settings.tavily_base_url),
     ]
+
+
+async def open_reminder_book(bus: Bus, replicas: int, publish_timeout_s: float) -> ReminderBook:
+    await ensure_timer_stream(bus.js, replicas)
+    return await ReminderBook.open(JetStreamEventLog(bus), Timers(bus.js, publish_timeout_s), replicas)
 
 
 def graph_options(settings: AgentSettings) -> GraphOptions:
@@ -73,12 +83,13 @@ async def open_agent(
     try:
         saver = checkpointer(pool, health)
         zones = TimeZoneStore(pool, settings.default_timezone, health)
-        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones)
+        reminders = await open_reminder_book(bus, settings.stream_replicas, settings.publish_timeout_s)
+        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones, reminders)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
         yield Agent(JetStreamEventLog(bus), graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s)
+                    fragment_s, reminders=reminders)
     finally:
         stop.set()
         await watcher

@@ -28,9 +28,11 @@ from langgraph.graph.state import CompiledStateGraph
 from services.agent import metrics
 from services.agent.burst import collect_burst
 from services.agent.inputs import identity, input_message, make_turn
+from services.agent.opt_out import record_opt_keywords
 from services.agent.replies import failed_event, failed_msg_id, reply_event, reply_msg_id
 from services.agent.state import Reply, turn_input
 from services.agent.timezones import TimeZoneStore
+from services.reminders.book import ReminderBook
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
 from shared.eventlog import EventLog
@@ -59,6 +61,7 @@ class Agent:
     prune_every: int = 20
     debounce_fragment_s: float | None = None
     clock: Clock = SYSTEM_CLOCK
+    reminders: ReminderBook | None = None  # STOP / START take effect before the turn runs
 
 
 async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
@@ -71,6 +74,8 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
                                  agent.debounce_fragment_s, agent.clock)
     metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
     turn = make_turn(inputs)
+    if agent.reminders is not None:
+        await record_opt_keywords(agent.reminders, conversation, turn["user"], inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
     messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
     final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq),

@@ -203,7 +203,8 @@ class TurnNodes:
             key = call_key(conversation, turn, call, asked)
             asked.append(call)
             ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
-                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
+                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"],
+                              business=turn["business"])
             content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
             changes.update(change)
             metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()

@@ -19,6 +19,7 @@ async def main(settings: OutboundSettings) -> None:
     from services.outbound.ledger import SentLedger
     from services.outbound.pacing import SenderPacer
     from services.outbound.twilio_api import TwilioMessages
+    from services.reminders.wiring import run_reminders
     from shared.consumer import PartitionedConsumer
     from shared.eventlog_jetstream import JetStreamEventLog
     from shared.runtime import run_worker
@@ -41,9 +42,12 @@ async def main(settings: OutboundSettings) -> None:
         consumer = PartitionedConsumer(
             bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
         )
+        reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop))
         try:
             await consumer.run(stop)
         finally:
+            stop.set()
+            await reminders
             await twilio.close()
 
     await run_worker("outbound", settings, work)

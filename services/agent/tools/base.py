@@ -28,6 +28,7 @@ class ToolContext:
     call_key: str  # stable for this call in this turn: an idempotency key
     correlation_id: str | None = None
     causation_id: str | None = None
+    business: str | None = None  # the business number the user wrote to (reminders are sent from it)
 
 
 @dataclass(frozen=True)

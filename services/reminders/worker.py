@@ -1,0 +1,126 @@
+"""The loops that run reminders inside the outbound worker: fired timers, and calendar changes.
+
+Both are durable pull consumers shared by every replica, so each fired timer (and each
+calendar change) is handled by one replica at a time, and one that dies mid-way hands it
+to another after the ack wait. What a handler did is recorded first (`dispatch`, `book`),
+so a second delivery does nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.reminders.calendar_sync import on_calendar_change
+from services.reminders.dispatch import Dispatch, fire
+from services.reminders.timers import DUE, STREAM, ensure_timer_stream, parse_due
+from shared.events import UnknownEvent, decode
+from shared.ids import SUBJECT_ROOT
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+DISPATCH_CONSUMER = "reminders-dispatch"
+CALENDAR_CONSUMER = "reminders-calendar"
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    concurrency: int = 64
+    ack_wait_s: float = 30.0
+    max_deliver: int = 8
+    handler_timeout_s: float = 20.0  # under the ack wait: nobody else gets it while we still work on it
+
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+async def _loop(js: JetStreamContext, stream: str, durable: str, subject: str, handle: Handler,
+                options: LoopOptions, stop: asyncio.Event, deliver: DeliverPolicy) -> None:
+    config = ConsumerConfig(
+        durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT, deliver_policy=deliver,
+        ack_wait=options.ack_wait_s, max_deliver=options.max_deliver, max_ack_pending=max(1000, options.concurrency * 4),
+    )
+    sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+    running: set[asyncio.Task[None]] = set()
+    room = asyncio.Event()
+
+    async def one(msg: Any) -> None:
+        try:
+            await asyncio.wait_for(handle(msg), options.handler_timeout_s)
+            await msg.ack()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            delay = min(2.0 ** msg.metadata.num_delivered, 30.0)
+            log.warning("reminder_loop_retry", consumer=durable, error=repr(exc)[:300], retry_in_s=delay)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=delay)
+        finally:
+            room.set()
+
+    try:
+        while not stop.is_set():
+            want = options.concurrency - len(running)
+            if want <= 0:
+                room.clear()
+                await room.wait()
+                continue
+            try:
+                msgs = await sub.fetch(want, timeout=1.0)
+            except (TimeoutError, NatsTimeoutError):
+                msgs = []
+            except Exception as exc:  # NATS away: keep trying, the consumer is durable
+                log.warning("reminder_fetch_failed", consumer=durable, error=repr(exc)[:200])
+                msgs = []
+                await asyncio.sleep(0.5)
+            for msg in msgs:
+                task = asyncio.create_task(one(msg))
+                running.add(task)
+                task.add_done_callback(running.discard)
+    finally:
+        if running:
+            await asyncio.wait(running, timeout=options.handler_timeout_s)
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def run_dispatcher(js: JetStreamContext, deps: Dispatch, stop: asyncio.Event,
+                         options: LoopOptions = LoopOptions(), replicas: int = 1) -> None:
+    """Send every fired timer (`dispatch.fire`), until `stop`."""
+    await ensure_timer_stream(js, replicas)
+
+    async def handle(msg: Any) -> None:
+        try:
+            timer = parse_due(msg.subject, dict(msg.headers or {}))
+        except ValueError as exc:
+            log.warning("timer_unreadable", error=str(exc))
+            return
+        last = msg.metadata.num_delivered >= options.max_deliver
+        outcome = await fire(timer, deps, last_attempt=last)
+        log.info("reminder_fired", reminder_id=timer.reminder_id, outcome=outcome)
+        with contextlib.suppress(Exception):  # keep the stream small; the fact is in the event log
+            await js.delete_msg(STREAM, msg.metadata.sequence.stream)
+
+    await _loop(js, STREAM, DISPATCH_CONSUMER, f"{DUE}.>", handle, options, stop, DeliverPolicy.ALL)
+
+
+async def run_calendar_sync(js: JetStreamContext, stream: str, deps: Dispatch, stop: asyncio.Event,
+                            options: LoopOptions = LoopOptions()) -> None:
+    """Move or cancel reminders when their calendar event moves or is cancelled, until `stop`."""
+
+    async def handle(msg: Any) -> None:
+        try:
+            event = decode(msg.data)
+        except (UnknownEvent, ValueError) as exc:
+            log.warning("calendar_change_unreadable", error=str(exc)[:200])
+            return
+        await on_calendar_change(event, deps.book, deps.clock)
+
+    await _loop(js, stream, CALENDAR_CONSUMER, f"{SUBJECT_ROOT}.calendar.>", handle, options, stop, DeliverPolicy.NEW)
