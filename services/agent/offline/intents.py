@@ -86,6 +86,8 @@ def _classify(text: str, today: date) -> Intent:
     while (polite := _POLITE.match(core)) and polite.end() > 0:
         core = core[polite.end():]
     core = core.strip(" ?!.")
+    if (reminder := match_reminder(core)) is not None:  # reminders first: "remind me …" is not an event
+        return reminder
     when = parse_when(core, today)
     zone = _ZONE.search(core)
     if zone:
@@ -109,3 +111,6 @@ def _classify(text: str, today: date) -> Intent:
     if _LIST.search(core):
         return Intent("list", core, when)
     return Intent("freeform", core)
+
+
+from services.agent.offline.reminders import match_reminder  # noqa: E402  (it builds on `Intent`)

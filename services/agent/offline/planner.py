@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, To
 
 from services.agent.offline import render
 from services.agent.offline.intents import Intent, parse_intents
+from services.agent.offline.reminders import REMINDER_HANDLERS
 from services.agent.prompt import read_clock
 
 _CALL_ID = re.compile(r"^off_(\d+)_")
@@ -197,6 +198,7 @@ HANDLERS = {
     "greet": _greet, "failed": _failed, "time": _time, "zone": _zone, "create": _create, "list": _list,
     "free": _free, "move": _change("update_event", "move"), "cancel": _change("delete_event", "cancel"),
     "help": lambda i, st, s: render.HELP, "thanks": lambda i, st, s: render.THANKS,
+    **REMINDER_HANDLERS,
 }
 
 

@@ -8,7 +8,7 @@ crash sets it once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -24,7 +24,9 @@ MAX_ACTIVE = 100
 
 class SetReminderArgs(ToolArgs):
     text: str = Field(description="what to remind the user of, e.g. 'pay the electricity bill'", min_length=1, max_length=300)
-    at: datetime = Field(description=f"when to send the reminder: {LOCAL}")
+    at: datetime | None = Field(None, description=f"when to send the reminder: {LOCAL}")
+    in_seconds: int | None = Field(None, ge=1, le=366 * 86400,
+                                   description="instead of `at`: how long from now, e.g. 600 for 'in 10 minutes'")
     language: str = Field("en", pattern="^(en|es)$", description="the language the user wrote in")
     event_id: str | None = Field(None, description="the calendar event this reminder is for, if any")
     minutes_before: int | None = Field(None, ge=0, le=7 * 24 * 60, description="for an event: minutes before it starts")
@@ -36,7 +38,8 @@ class ReminderIdArgs(ToolArgs):
 
 class MoveReminderArgs(ToolArgs):
     reminder_id: str = Field(description="the id from list_reminders or set_reminder", min_length=1, max_length=64)
-    at: datetime = Field(description=f"the new time: {LOCAL}")
+    at: datetime | None = Field(None, description=f"the new time: {LOCAL}")
+    in_seconds: int | None = Field(None, ge=1, le=366 * 86400, description="instead of `at`: how long from now")
 
 
 class NoArgs(ToolArgs):
@@ -84,7 +87,9 @@ def build_reminder_tools(book: ReminderBook, clock: Clock = SYSTEM_CLOCK) -> lis
     async def set_reminder(args: SetReminderArgs, ctx: ToolContext) -> str:
         if not ctx.business:
             raise ToolFailed("I can't set reminders in this conversation.", "no_business")
-        due = as_utc(args.at, ctx.time_zone)
+        if (args.at is None) == (args.in_seconds is None):
+            raise ToolFailed("Give either `at` or `in_seconds`.", "bad_time")
+        due = as_utc(args.at, ctx.time_zone) if args.at else clock.now() + timedelta(seconds=args.in_seconds or 0)
         reminder_id = reminder_id_for("tool", ctx.call_key)
         if await book.get(ctx.conversation, reminder_id) is None and len(await book.active(ctx.conversation)) >= MAX_ACTIVE:
             raise ToolFailed(f"You already have {MAX_ACTIVE} reminders; cancel some first.", "too_many")
@@ -105,7 +110,9 @@ def build_reminder_tools(book: ReminderBook, clock: Clock = SYSTEM_CLOCK) -> lis
 
     async def move_reminder(args: MoveReminderArgs, ctx: ToolContext) -> str:
         reminder = await owned(ctx, args.reminder_id)
-        due = as_utc(args.at, reminder.time_zone)
+        if (args.at is None) == (args.in_seconds is None):
+            raise ToolFailed("Give either `at` or `in_seconds`.", "bad_time")
+        due = as_utc(args.at, reminder.time_zone) if args.at else clock.now() + timedelta(seconds=args.in_seconds or 0)
         try:
             moved = await book.move(ctx.conversation, reminder.reminder_id, due, "user", chain(ctx))
         except ReminderNotFound:
