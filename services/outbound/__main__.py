@@ -42,7 +42,7 @@ async def main(settings: OutboundSettings) -> None:
         consumer = PartitionedConsumer(
             bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
         )
-        reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop))
+        reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop, deps.pacer))
         try:
             await consumer.run(stop)
         finally:

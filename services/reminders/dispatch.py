@@ -21,6 +21,7 @@ from typing import Protocol
 from prometheus_client import Counter, Histogram
 
 from services.outbound.ledger import SentLedger
+from services.outbound.pacing import SenderPacer
 from services.outbound.twilio_api import SendError
 from services.reminders.book import ReminderBook
 from services.reminders.model import Reminder
@@ -55,6 +56,7 @@ class Dispatch:
     templates: dict[str, dict[str, str]]
     status_callback: str | None = None
     clock: Clock = SYSTEM_CLOCK
+    pacer: SenderPacer | None = None  # outbound's: replies and reminders share a sender's rate
 
 
 def ledger_key(reminder: Reminder) -> str:
@@ -97,6 +99,8 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
                                    f"outside the 24-hour window ({seen}) and no '{reminder.language}' reminder template")
     if recorded and recorded.startswith("sending"):
         log.warning("reminder_outcome_unknown", reminder_id=reminder.reminder_id)  # at least once: sent again
+    if deps.pacer is not None:
+        await deps.pacer.wait(reminder.business)
     await deps.ledger.record(key, 1, f"sending:{time.time():.3f}")
     try:
         if content_sid is None:
