@@ -77,7 +77,8 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
     key = ledger_key(reminder)
     recorded = await deps.ledger.get(key, 1)
     if recorded and recorded.startswith(("sent:", "published:")):
-        return await _sent(deps, reminder, recorded.partition(":")[2], recorded)
+        sid, _, content_sid = recorded.partition(":")[2].partition("|")
+        return await _sent(deps, reminder, sid, recorded, content_sid or None)
     if recorded and recorded.startswith("failed:"):
         return await _suppress(deps, reminder, "send_failed", f"Twilio refused it ({recorded[7:]})")
     now = deps.clock.now()
@@ -115,7 +116,7 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
         if not exc.accepted_maybe:
             await deps.ledger.record(key, 1, f"unsent:{exc.code or exc.status}")
         raise
-    recorded = f"sent:{sid}"
+    recorded = f"sent:{sid}|{content_sid or ''}"  # what went, so a redelivery publishes the same fact
     await deps.ledger.record(key, 1, recorded)
     LATENESS.observe(max(0.0, (deps.clock.now() - reminder.due_at).total_seconds()))
     return await _sent(deps, reminder, sid, recorded, content_sid)
@@ -130,7 +131,7 @@ async def _sent(deps: Dispatch, reminder: Reminder, sid: str, recorded: str, con
     await deps.events.publish(event, msg_id=f"reminder:{reminder.reminder_id}:{reminder.revision}:sent")
     await deps.book.settle(reminder, "sent")
     if not recorded.startswith("published:"):
-        await deps.ledger.record(ledger_key(reminder), 1, f"published:{sid}")
+        await deps.ledger.record(ledger_key(reminder), 1, "published:" + recorded.partition(":")[2])
     return "sent_template" if content_sid else "sent"
 
 

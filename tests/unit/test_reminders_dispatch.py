@@ -156,3 +156,15 @@ async def test_a_new_event_gets_the_default_reminder(rig):
     [item] = await deps.book.active(CONVERSATION)
     assert (item.text, item.due_at, item.source, item.minutes_before) == ("Dentist", start - timedelta(minutes=15),
                                                                          "event_default", 15)
+
+
+async def test_a_timer_redelivered_after_the_send_was_recorded_publishes_the_same_fact_and_sends_nothing(rig):
+    deps, events, _, sender, _ = rig
+    wrote(events, NOW - timedelta(days=2))
+    item = await deps.book.schedule(make())
+    # The process died after Twilio accepted the template and the ledger recorded it.
+    await deps.ledger.record(f"reminder-{item.reminder_id}-1", 1, "sent:SM" + "9" * 32 + "|HX" + "a" * 32)
+    assert await due(deps, item) == "sent_template"
+    assert sender.sent == []
+    [sent] = of(events, ReminderSent)
+    assert sent.data.twilio_sid == "SM" + "9" * 32 and sent.data.content_sid == "HX" + "a" * 32
