@@ -77,8 +77,8 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
     key = ledger_key(reminder)
     recorded = await deps.ledger.get(key, 1)
     if recorded and recorded.startswith(("sent:", "published:")):
-        sid, _, content_sid = recorded.partition(":")[2].partition("|")
-        return await _sent(deps, reminder, sid, recorded, content_sid or None)
+        sid, _, sent_content = recorded.partition(":")[2].partition("|")
+        return await _sent(deps, reminder, sid, recorded, sent_content or None)
     if recorded and recorded.startswith("failed:"):
         return await _suppress(deps, reminder, "send_failed", f"Twilio refused it ({recorded[7:]})")
     now = deps.clock.now()
@@ -91,7 +91,7 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
                              expect_revision=reminder.revision)
         return "deferred_quiet_hours"
     last = await last_inbound(deps.events, reminder.conversation)
-    content_sid = None
+    content_sid: str | None = None
     if not inside_window(last, now):
         content_sid = template_for(deps.templates, reminder.language)
         if content_sid is None:
