@@ -3,7 +3,9 @@
 Each change is written in three places, in this order, each step idempotent so a turn run
 again after a crash finishes the job without doing anything twice:
 
-1. the record in the `REMINDERS` bucket (`<conversation>.<reminder>`), compare-and-set;
+1. the record in the `REMINDERS` bucket (`<conversation>.<reminder>`), compare-and-set, and
+   its id in the conversation's index (`index.<conversation>`, so listing reads only the
+   conversation's own reminders);
 2. the timer (`timers.Timers`), which names the record's revision;
 3. the fact in the event log (`ReminderScheduled`, …), under a Nats-Msg-Id made of the
    reminder id and revision.
@@ -70,6 +72,7 @@ class ReminderBook:
     async def schedule(self, reminder: Reminder, chain: Chain | None = None) -> Reminder:
         """Set `reminder` (its id is the caller's idempotency key); the stored one if it exists."""
         key = _key(reminder.conversation, reminder.reminder_id)
+        await self._index(reminder.conversation, add=reminder.reminder_id)
         try:
             await self.reminders.create(key, _dump(reminder))
         except KeyExists:
@@ -92,17 +95,40 @@ class ReminderBook:
         return Reminder.model_validate_json(entry.value) if entry is not None else None
 
     async def active(self, conversation: str) -> list[Reminder]:
-        """The conversation's scheduled reminders, soonest first."""
-        prefix = f"{conversation}."
-        found = []
-        for key in await self.reminders.keys():
-            if key.startswith(prefix):
-                entry = await self.reminders.get(key)
-                if entry is not None:
-                    reminder = Reminder.model_validate_json(entry.value)
-                    if reminder.status == "scheduled":
-                        found.append(reminder)
+        """The conversation's scheduled reminders, soonest first (through its index: no scan)."""
+        found, done = [], []
+        for reminder_id in await self._indexed(conversation):
+            reminder = await self.get(conversation, reminder_id)
+            if reminder is not None and reminder.status == "scheduled":
+                found.append(reminder)
+            elif reminder is not None:
+                done.append(reminder_id)  # settled, but its removal from the index did not happen
+        if done:
+            await self._index(conversation, remove=done)
         return sorted(found, key=lambda r: r.due_at)
+
+    async def _indexed(self, conversation: str) -> list[str]:
+        entry = await self.reminders.get(_index_key(conversation))
+        return list(json.loads(entry.value)) if entry is not None else []
+
+    async def _index(self, conversation: str, add: str | None = None, remove: list[str] | None = None) -> None:
+        """Keep `index.<conversation>`: the ids of its reminders that may still be scheduled.
+        Added before the reminder is written, removed after it is settled, so it never misses one."""
+        key = _index_key(conversation)
+        while True:
+            entry = await self.reminders.get(key)
+            ids: list[str] = list(json.loads(entry.value)) if entry is not None else []
+            wanted = [i for i in ids if i not in (remove or [])] + ([add] if add and add not in ids else [])
+            if wanted == ids and entry is not None:
+                return
+            try:
+                if entry is None:
+                    await self.reminders.create(key, json.dumps(wanted).encode())
+                else:
+                    await self.reminders.update(key, json.dumps(wanted).encode(), entry.revision)
+                return
+            except (KeyExists, WrongRevision):
+                continue
 
     async def move(self, conversation: str, reminder_id: str, due_at: datetime, reason: str,
                    chain: Chain | None = None, *, expect_revision: int | None = None) -> Reminder:
@@ -135,6 +161,7 @@ class ReminderBook:
 
         cancelled = await self._change(conversation, reminder_id, change)
         await self.timers.cancel(conversation, reminder_id)  # again on a retry: purging nothing is fine
+        await self._index(conversation, remove=[reminder_id])
         if changed or cancelled.status == "cancelled":
             await self._publish(ReminderCancelled, cancelled, "cancelled", ReminderCancelledData(
                 reminder_id=reminder_id, revision=cancelled.revision, reason=reason,  # type: ignore[arg-type]
@@ -152,6 +179,7 @@ class ReminderBook:
             return current.model_copy(update={"status": status})
 
         await self._change(reminder.conversation, reminder.reminder_id, change)
+        await self._index(reminder.conversation, remove=[reminder.reminder_id])
         return bool(done)
 
     async def for_event(self, conversation: str, event_id: str) -> list[Reminder]:
@@ -220,6 +248,10 @@ class ReminderBook:
 
 def _key(conversation: str, reminder_id: str) -> str:
     return f"{conversation}.{reminder_id}"
+
+
+def _index_key(conversation: str) -> str:
+    return f"index.{conversation}"
 
 
 def _dump(reminder: Reminder) -> bytes:
