@@ -46,10 +46,20 @@ lint: install
 	$(BIN)/mypy --strict shared
 	$(BIN)/mypy services switchboard
 
-# A fresh --basetemp per run, so two suites on one machine never share (or clean up) a
-# temporary directory.
+# Two phases: everything but the end-to-end tier on TEST_WORKERS pytest-xdist workers (most
+# tests wait on processes and sockets, so a serial run leaves a core idle), then the e2e tier
+# alone, because its tests compare throughput within one run and want the machine to
+# themselves. A fresh --basetemp per run, so two suites on one machine never share (or clean
+# up) a temporary directory. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider
+
 test: install lint
-	$(BIN)/pytest -q -p no:cacheprovider --basetemp="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"
+	@base="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"; \
+	echo "tests: phase 1 of 2, unit + contract + integration + deploy on $(TEST_WORKERS) workers"; \
+	$(PYTEST) -n $(TEST_WORKERS) -m "not e2e" --basetemp="$$base/parallel" || exit $$?; \
+	echo "tests: phase 2 of 2, end-to-end"; \
+	$(PYTEST) -m e2e --basetemp="$$base/e2e"
 
 bench: install
 	bash tests/bench/run.sh $(ARGS)

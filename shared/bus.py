@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +27,38 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
-__all__ = ["Bus", "PublishFailed", "Stopped", "connect"]  # PublishFailed lives with the port, shared.eventlog
+__all__ = ["Bus", "NatsAccess", "PublishFailed", "Stopped", "connect"]  # PublishFailed lives with the port, shared.eventlog
 
 
 class Stopped(RuntimeError):
     """Asked to stop before NATS answered."""
 
 
+@dataclass(frozen=True)
+class NatsAccess:
+    """Who a process is on NATS: its user and password (shared.nats_permissions) and the
+    CA that signed the server's TLS certificate. Empty means an open local server."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls_ca_file: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for `nats.connect`."""
+        from shared.nats_permissions import inbox_prefix
+
+        options: dict[str, Any] = {}
+        if self.user:
+            # The identity may subscribe only below its own inbox prefix (shared.nats_permissions).
+            options.update(user=self.user, password=self.password or "", inbox_prefix=inbox_prefix(self.user))
+        if self.tls_ca_file:
+            options["tls"] = ssl.create_default_context(cafile=self.tls_ca_file)
+        return options
+
+
 async def connect(
-    url: str, name: str, *, wait: bool = True, connect_timeout: float = 2.0, stop: asyncio.Event | None = None
+    url: str, name: str, *, wait: bool = True, connect_timeout: float = 2.0, stop: asyncio.Event | None = None,
+    access: NatsAccess | None = None,
 ) -> NATS:
     """Connect to NATS, reconnecting forever once connected.
 
@@ -44,6 +68,7 @@ async def connect(
     """
     attempt = asyncio.create_task(
         nats.connect(
+            **(access or NatsAccess()).options(),
             servers=url.split(","),
             name=name,
             connect_timeout=connect_timeout,

@@ -5,9 +5,12 @@ request model (imperative: `CreateEvent`, `ListEvents`, ...) as JSON and answers
 reply model, or with a micro-service error whose code is one of `ErrorCode` and whose
 description is a sentence fit to show the user.
 
-Every request carries the `owner` (the user's phone number) and the `conversation` id.
-The agent fills both from the conversation; the LLM supplies only the event details, so
-one user can never name another user's calendar.
+Every request carries the `owner` (the user's phone number), the `business` number the
+user wrote to, and the `conversation` id. The agent fills them from the signed webhook;
+the LLM supplies only the event details, so one user can never name another user's
+calendar. Only the agent's NATS identity may send requests (shared.nats_permissions),
+and the calendar refuses a request whose conversation id is not the hash of its
+(business, owner) pair, so a request must be consistent with the conversation it names.
 
 Times: a naive datetime ("2026-12-01T15:00") means wall-clock time in the owner's zone
 (`time_zone`, or the zone of the owner's phone number, or the service default). Replies
@@ -93,6 +96,8 @@ class CalendarRequest(_Message):
     """What every request carries: whose calendar, and the conversation it comes from."""
 
     owner: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    # Optional in the model so an old agent's request still parses; the calendar refuses it.
+    business: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
     conversation: Annotated[str, StringConstraints(pattern=r"^c[0-9a-f]{24}$")]
     time_zone: str | None = Field(None, description="the owner's IANA zone; default from the phone number")
     correlation_id: str | None = None

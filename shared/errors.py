@@ -21,3 +21,8 @@ class PermanentFailure(Exception):
 
 class DependencyUnavailable(Exception):
     """Raised by a handler when a dependency is down: retried without spending a delivery."""
+
+
+class Misconfigured(Exception):
+    """Raised at start-up when the configuration is wrong in a way found only by connecting
+    (a superuser's database URL in production): the worker exits 78 and is not restarted."""

@@ -113,6 +113,14 @@ class EventLog(Protocol):
         """The sequence of the last message stored (0 for an empty log)."""
         ...
 
+    async def epoch(self) -> str:
+        """What identifies this log's life: it changes when the log is deleted and created again.
+
+        Sequences only mean something within one epoch; a store that remembers sequences
+        (the agent's "answered up to") must forget them when the epoch changes.
+        """
+        ...
+
     def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncGenerator[StoredMessage, None]:
         """Every message from `from_seq` to `to_seq` (default: the last one when called), in order.
 

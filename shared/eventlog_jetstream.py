@@ -60,6 +60,11 @@ class JetStreamEventLog:
     async def last_seq(self) -> int:
         return (await self.bus.js.stream_info(self.name)).state.last_seq
 
+    async def epoch(self) -> str:
+        # The stream's creation time survives restarts, leader changes and purges (an
+        # erasure keeps sequences going); only deleting and re-creating the stream changes it.
+        return str((await self.bus.js.stream_info(self.name)).created or "")
+
     async def _direct_get(self, **query: Any) -> StoredMessage | None:
         try:
             return _stored(await self.bus.js.get_msg(self.name, direct=True, **query))

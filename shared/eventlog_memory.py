@@ -22,6 +22,7 @@ Key-value TTLs are accepted and not enforced.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -56,6 +57,7 @@ class InMemoryEventLog:
         self.messages: list[StoredMessage] = []
         self._msg_ids: dict[str, tuple[int, float]] = {}  # msg id -> (seq, when stored, monotonic)
         self._buckets: dict[str, InMemoryKeyValue] = {}
+        self._epoch = uuid.uuid4().hex
 
     def stored_subject(self, subject: str) -> str:
         """Apply the stream's subject transform; `PublishFailed` for a subject outside the stream."""
@@ -103,6 +105,15 @@ class InMemoryEventLog:
 
     async def last_seq(self) -> int:
         return len(self.messages)
+
+    async def epoch(self) -> str:
+        return self._epoch
+
+    def recreate(self) -> None:
+        """Delete the log and start a new one: sequences begin at 1 again, under a new epoch."""
+        self.messages.clear()
+        self._msg_ids.clear()
+        self._epoch = uuid.uuid4().hex
 
     async def read_all(self, from_seq: int = 1, to_seq: int | None = None) -> AsyncGenerator[StoredMessage, None]:
         last = len(self.messages) if to_seq is None else min(to_seq, len(self.messages))

@@ -4,6 +4,11 @@ Each service owns one schema and one migrations folder. `upgrade_schema` takes a
 advisory lock for the whole upgrade, so the first replica migrates and the others wait,
 then find nothing left to do. Needs `sqlalchemy` and `alembic` (the services that own
 tables install them).
+
+Migrations run as the service's own database role, which owns its schema (created by
+`switchboard db-roles` or the bootstrap SQL in docs/deploy.md). Such a role may not
+create schemas, and Postgres checks that privilege even for `CREATE SCHEMA IF NOT
+EXISTS`, so the schema is created only when it is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ def alembic_config(script_location: Path, version_schema: str | None = None) -> 
     return config
 
 
+def create_schema_sql(schema: str) -> str:
+    """SQL that creates `schema` only if it does not exist (see the module docstring)."""
+    if not schema.isidentifier() or schema.lower() != schema:
+        raise ValueError(f"not a plain lower-case schema name: {schema!r}")
+    return (
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = '{schema}') "
+        f"THEN CREATE SCHEMA {schema}; END IF; END $$"
+    )
+
+
 async def upgrade_schema(
     conn: AsyncConnection, script_location: Path, lock_key: int, schema: str | None = None
 ) -> None:
@@ -33,7 +48,7 @@ async def upgrade_schema(
     """
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
     if schema:
-        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.execute(text(create_schema_sql(schema)))
 
     def upgrade(sync_conn: Connection) -> None:
         config = alembic_config(script_location, schema)

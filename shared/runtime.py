@@ -4,6 +4,9 @@ A worker that starts while NATS (or JetStream, or the stream) is not there yet w
 for it, logging `waiting_for_jetstream`, instead of exiting: under `up`, compose or
 Kubernetes the servers may come up after the services.
 
+A `Misconfigured` error from `main` (found only once connected, such as a superuser's
+database URL in production) stops the worker with exit code 78, which `up` does not restart.
+
 On SIGTERM or SIGINT the worker stops fetching, finishes the message in hand, drains
 its NATS connection (bounded by NATS_DRAIN_TIMEOUT_S) and closes its pools.
 """
@@ -16,9 +19,10 @@ import signal
 from typing import Awaitable, Callable
 
 from shared.bus import Bus, Stopped, connect
+from shared.errors import Misconfigured
 from shared.health import HealthServer, ReadinessCheck
 from shared.logging import configure_logging, get_logger
-from shared.settings import WorkerSettings
+from shared.settings import EX_CONFIG, WorkerSettings
 
 log = get_logger(__name__)
 
@@ -45,7 +49,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     try:
-        nc = await connect(settings.nats_url, service, stop=stop)
+        nc = await connect(settings.nats_url, service, stop=stop, access=settings.nats_access())
     except Stopped:
         log.info("worker_stopped_before_start")
         return
@@ -58,6 +62,9 @@ async def run_worker(
     try:
         if await wait_for_stream(bus, stop):
             await main(bus, stop)
+    except Misconfigured as exc:  # e.g. a superuser's database URL in production
+        log.error("refused_to_start", error=str(exc))
+        raise SystemExit(EX_CONFIG) from None
     finally:
         await bus.close(settings.drain_timeout_s)
         await health.stop()

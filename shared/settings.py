@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from shared.bus import NatsAccess
     from shared.consumer import AckPolicy
     from shared.stream import StreamSpec
 
@@ -22,6 +23,10 @@ class ServiceSettings(BaseSettings):
 
     environment: Literal["local", "production"] = Field("local", alias="SWITCHBOARD_ENV")
     nats_url: str = Field("nats://127.0.0.1:4222", alias="NATS_URL")
+    # This service's NATS identity (shared.nats_permissions); required in production.
+    nats_user: str | None = Field(None, alias="NATS_USER")
+    nats_password: str | None = Field(None, alias="NATS_PASSWORD", repr=False)
+    nats_tls_ca_file: str | None = Field(None, alias="NATS_TLS_CA_FILE")
     stream_name: str = Field("WHATSAPP", alias="STREAM_NAME")
     partitions: int = Field(16, alias="PARTITIONS", ge=1, le=1024)
     stream_replicas: int = Field(1, alias="STREAM_REPLICAS", ge=1, le=5)
@@ -29,6 +34,20 @@ class ServiceSettings(BaseSettings):
     drain_timeout_s: float = Field(20.0, alias="NATS_DRAIN_TIMEOUT_S", gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+
+    @model_validator(mode="after")
+    def _nats_identity_in_production(self) -> ServiceSettings:
+        self.require_secret("NATS_USER", self.nats_user)
+        self.require_secret("NATS_PASSWORD", self.nats_password)
+        if bool(self.nats_user) != bool(self.nats_password):
+            raise ValueError("NATS_USER and NATS_PASSWORD go together: set both or neither")
+        return self
+
+    def nats_access(self) -> NatsAccess:
+        """How this process proves who it is to NATS (and checks the server's TLS certificate)."""
+        from shared.bus import NatsAccess
+
+        return NatsAccess(user=self.nats_user, password=self.nats_password, tls_ca_file=self.nats_tls_ca_file)
 
     def stream_spec(self) -> StreamSpec:
         from shared.stream import StreamSpec
@@ -63,6 +82,21 @@ class WorkerSettings(ServiceSettings):
             buffer=self.consumer_buffer, handler_timeout_s=self.handler_timeout_s,
             drain_timeout_s=self.consumer_drain_s,
         )
+
+
+def database_url_variables(service: str) -> tuple[str, str]:
+    """The variables a service reads its Postgres URL from, in order of precedence.
+
+    `<SERVICE>_DATABASE_URL` (the service's own role) wins over the shared `DATABASE_URL`,
+    so one environment can hold every service's URL (the migrations Job, a `.env` file)
+    while a simple setup sets only `DATABASE_URL`.
+    """
+    return f"{service.upper()}_DATABASE_URL", "DATABASE_URL"
+
+
+def database_url_field(service: str, default: Any = ...) -> Any:
+    """A settings field read from `database_url_variables(service)`, first one set wins."""
+    return Field(default, validation_alias=AliasChoices(*database_url_variables(service)))
 
 
 def driver_url(database_url: str, driver: str) -> str:

@@ -28,20 +28,52 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _provision(args: argparse.Namespace) -> int:
-    """The stream, and with DATABASE_URL every installed service's schema (the migrations Job)."""
-    from switchboard.provisioning import ProvisionError, provision_stream, run_migrations, settings_from
+    """The stream; with DATABASE_ADMIN_URL, the services' roles (as `db-roles`); then every
+    installed service's schema whose database URL is set, each migrated as that service's
+    role (<SERVICE>_DATABASE_URL, else DATABASE_URL): the migrations Job."""
+    from switchboard.database_roles import provision_roles, roles_from_env
+    from switchboard.provisioning import (
+        ProvisionError,
+        provision_stream,
+        run_migrations,
+        service_database_url,
+        settings_from,
+    )
     from switchboard.registry import SERVICES
 
     try:
         report = asyncio.run(provision_stream(settings_from(os.environ)))
         print(f"{report} (ready)")
-        database_url = os.environ.get("DATABASE_URL")
-        if database_url:
-            migrations = [(e.name, e.migrate) for e in SERVICES if e.migrate and _importable(e.migrate)]
-            asyncio.run(run_migrations(migrations, database_url))
-            print(f"schemas migrated: {', '.join(name for name, _ in migrations) or 'none installed'}")
+        if os.environ.get("DATABASE_ADMIN_URL"):
+            roles = roles_from_env(os.environ, SERVICES)
+            asyncio.run(provision_roles(os.environ["DATABASE_ADMIN_URL"], roles))
+            print(f"database roles ready: {', '.join(role.role for role in roles)}")
+        migrations = [(e.name, e.migrate, url) for e in SERVICES
+                      if e.migrate and _importable(e.migrate) and (url := service_database_url(os.environ, e.name))]
+        if migrations:
+            asyncio.run(run_migrations(migrations))
+            print(f"schemas migrated: {', '.join(name for name, _, _ in migrations)}")
     except ProvisionError as exc:
         return _fail(f"provision: {exc}")
+    return 0
+
+
+def _db_roles(args: argparse.Namespace) -> int:
+    """One login role per database-using service, owning its schemas (the `db-roles` Job)."""
+    from switchboard.database_roles import provision_roles, roles_from_env
+    from switchboard.provisioning import ProvisionError
+    from switchboard.registry import SERVICES
+
+    admin_url = os.environ.get("DATABASE_ADMIN_URL")
+    if not admin_url:
+        return _fail("db-roles: DATABASE_ADMIN_URL is not set (a role that may create roles: docs/deploy.md)")
+    try:
+        roles = roles_from_env(os.environ, SERVICES)
+        asyncio.run(provision_roles(admin_url, roles))
+    except ProvisionError as exc:
+        return _fail(f"db-roles: {exc}")
+    for role in roles:
+        print(f"{role.service}: role {role.role} owns schema {', '.join(role.schemas)} (password from its URL)")
     return 0
 
 
@@ -57,8 +89,9 @@ def _importable(reference: str) -> bool:
 
 
 def _environment() -> dict[str, str]:
-    """The environment, with NATS_URL, DATABASE_URL and STREAM_NAME taken from a running
-    `switchboard up` when they are not set (so operator commands work beside `make up`)."""
+    """The environment, with NATS_URL, STREAM_NAME, the operator's NATS identity and the
+    services' database URLs taken from a running `switchboard up` when they are not set
+    (so operator commands work beside `make up`)."""
     from switchboard.home import StackHome
 
     env = dict(os.environ)
@@ -66,9 +99,15 @@ def _environment() -> dict[str, str]:
         facts = json.loads(StackHome.locate(os.environ, Path.cwd()).stack_file.read_text())
     except (OSError, ValueError):
         return env
-    for variable, fact in (("NATS_URL", "nats_url"), ("DATABASE_URL", "database_url"), ("STREAM_NAME", "stream")):
+    for variable, fact in (("NATS_URL", "nats_url"), ("STREAM_NAME", "stream")):
         if not env.get(variable) and facts.get(fact):
             env[variable] = str(facts[fact])
+    # The operator's NATS identity of this run, for the stack's own server only.
+    if not env.get("NATS_USER") and facts.get("nats_user") and env.get("NATS_URL") == facts.get("nats_url"):
+        env["NATS_USER"], env["NATS_PASSWORD"] = str(facts["nats_user"]), str(facts.get("nats_password", ""))
+    # Each service's own role (this run's password): `replay` works as audit, nothing more.
+    for service, url in dict(facts.get("database_urls") or {}).items():
+        env.setdefault(f"{service.upper()}_DATABASE_URL", str(url))
     return env
 
 
@@ -80,7 +119,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
         from shared.bus import Bus
 
         settings = settings_from(_environment())
-        nc = await connect_once(settings.nats_url, "switchboard-dead-letters")
+        nc = await connect_once(settings.nats_url, "switchboard-dead-letters", settings.nats_access())
         try:
             bus = Bus(nc, stream=settings.stream_name)
             found = await dead_letters(bus)
@@ -123,9 +162,12 @@ def _dead_letters(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    database_url = _environment().get("DATABASE_URL")
+    from switchboard.provisioning import service_database_url
+
+    database_url = service_database_url(_environment(), "audit")
     if not database_url:
-        return _fail("replay: DATABASE_URL is not set (the Postgres the audit service writes to)")
+        return _fail("replay: DATABASE_URL is not set (AUDIT_DATABASE_URL or DATABASE_URL: the Postgres the audit "
+                     "service writes to, as its role)")
     try:
         from services.audit.replay import replay
     except ImportError as exc:
@@ -137,7 +179,7 @@ def _replay(args: argparse.Namespace) -> int:
         from shared.eventlog_jetstream import JetStreamEventLog
 
         settings = settings_from(_environment())
-        nc = await connect_once(settings.nats_url, "switchboard-replay")
+        nc = await connect_once(settings.nats_url, "switchboard-replay", settings.nats_access())
         try:
             return await replay(JetStreamEventLog(Bus(nc, stream=settings.stream_name)), database_url)
         finally:
@@ -216,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchboard",
         description="Operate Switchboard, the WhatsApp assistant. Configuration comes from environment "
-        "variables (NATS_URL, DATABASE_URL, ...; see the README).",
+        "variables (NATS_URL, DATABASE_URL or <SERVICE>_DATABASE_URL, ...; see the README).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -238,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply when piped")
 
     _command(commands, "provision", _provision, "create or update the JetStream stream from the environment (idempotent)")
-    _command(commands, "replay", _replay, "rebuild the audit read models from the stream (needs DATABASE_URL)")
+    _command(commands, "replay", _replay,
+             "rebuild the audit read models from the stream (needs AUDIT_DATABASE_URL or DATABASE_URL)")
+    _command(commands, "db-roles", _db_roles,
+             "create or correct each service's Postgres role and schema (DATABASE_ADMIN_URL, <SERVICE>_DATABASE_URL)")
 
     dead = _command(commands, "dead-letters", _dead_letters,
                     "list dead letters, retry them (store the event again) or discard them; every action is recorded")

@@ -26,7 +26,7 @@ class NatsCluster:
 
     def __init__(
         self, root: Path, size: int = 3, host: str = "127.0.0.1", name: str = CLUSTER_NAME,
-        ports: Callable[[str], int] | None = None,
+        ports: Callable[[str], int] | None = None, config_file: Path | None = None,
     ):
         """`ports(key)` gives the port for "client-1", "route-1", "monitor-1"...; free ones by default."""
         self.root = Path(root)
@@ -40,6 +40,7 @@ class NatsCluster:
                 self.root / f"n{index}", port=port_for(f"client-{index}"), host=host,
                 http_port=port_for(f"monitor-{index}"), server_name=f"{name}-n{index}",
                 extra_args=["--cluster_name", name, "--cluster", f"nats://{host}:{route_port}", "--routes", routes],
+                config_file=config_file,
             )
             for index, route_port in enumerate(route_ports, start=1)
         ]

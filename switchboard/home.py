@@ -47,6 +47,11 @@ class StackHome:
         return self.root / "nats"
 
     @property
+    def nats_auth_file(self) -> Path:
+        """The local nats-server's users and permissions, with this run's passwords (mode 0600)."""
+        return self.root / "nats-auth.conf"
+
+    @property
     def postgres_dir(self) -> Path:
         return self.root / "postgres"
 

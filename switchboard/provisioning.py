@@ -17,7 +17,8 @@ from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
 from services.reminders.timers import ensure_timer_stream
-from shared.settings import ServiceSettings
+from shared.bus import NatsAccess
+from shared.settings import ServiceSettings, database_url_variables
 from shared.stream import ensure_stream, partitions_of
 
 CONNECT_TIMEOUT_S = 3.0
@@ -48,7 +49,7 @@ def settings_from(env: Mapping[str, str]) -> ServiceSettings:
         raise ProvisionError(f"bad configuration:\n{exc}") from None
 
 
-async def connect_once(url: str, name: str) -> NATS:
+async def connect_once(url: str, name: str, access: NatsAccess | None = None) -> NATS:
     """Connect to NATS or fail within seconds with a clear message (a CLI must not hang).
 
     nats-py retries a failed first connection for as long as reconnects are unlimited,
@@ -56,10 +57,13 @@ async def connect_once(url: str, name: str) -> NATS:
     """
     try:
         return await nats.connect(
-            servers=url.split(","), name=name, connect_timeout=CONNECT_TIMEOUT_S,
+            **(access or NatsAccess()).options(), servers=url.split(","), name=name, connect_timeout=CONNECT_TIMEOUT_S,
             allow_reconnect=False, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet,
         )
     except Exception as exc:
+        if "Authorization Violation" in str(exc):
+            who = f"as NATS_USER={access.user}" if access and access.user else "without NATS_USER/NATS_PASSWORD"
+            raise ProvisionError(f"NATS at {url} refused to let us in {who}: {exc}") from None
         raise ProvisionError(f"cannot reach NATS at {url}: {exc or type(exc).__name__}") from None
 
 
@@ -69,7 +73,7 @@ async def _quiet(_: Exception) -> None:
 
 async def provision_stream(settings: ServiceSettings) -> StreamReport:
     """Create or update the stream from the settings (STREAM_NAME, PARTITIONS, STREAM_REPLICAS)."""
-    nc = await connect_once(settings.nats_url, "switchboard-provision")
+    nc = await connect_once(settings.nats_url, "switchboard-provision", settings.nats_access())
     try:
         js = nc.jetstream()
         config = await ensure_stream(js, settings.stream_spec())
@@ -112,9 +116,18 @@ def resolve(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-async def run_migrations(migrations: Sequence[tuple[str, str]], database_url: str) -> None:
-    """Run each `(service, "module:function")` migration against `database_url`, in order."""
-    for service, reference in migrations:
+def service_database_url(env: Mapping[str, str], service: str) -> str | None:
+    """The URL `service` reads: `<SERVICE>_DATABASE_URL`, else `DATABASE_URL` (shared.settings)."""
+    for variable in database_url_variables(service):
+        if env.get(variable):
+            return env[variable]
+    return None
+
+
+async def run_migrations(migrations: Sequence[tuple[str, str, str]]) -> None:
+    """Run each `(service, "module:function", database_url)` migration, in order, each
+    as the role its URL logs in with (the service's own, so it owns what it creates)."""
+    for service, reference, database_url in migrations:
         try:
             migrate = resolve(reference)
         except (ImportError, AttributeError) as exc:

@@ -28,8 +28,11 @@ class ServiceEntry:
     - `env`: more variables for this service; `{NAME}` is replaced by the stack's NAME.
     - `exports`: variables every service gets unless already set; `{port}` is this
       entry's port (how the Twilio emulator tells outbound where the Twilio API is).
-    - `migrate`: `"module:function"`, awaited with DATABASE_URL before anything starts,
-      so a migration error shows once, clearly, instead of as a crash loop.
+    - `migrate`: `"module:function"`, awaited with the service's database URL before
+      anything starts, so a migration error shows once, clearly, instead of as a crash loop.
+    - `schemas`: the Postgres schemas the service owns. A service with any gets its own
+      login role (`switchboard_<name>`, switchboard/database_roles.py) owning them, and
+      its own DATABASE_URL; a service without gets no database URL at all.
     - `sandbox_only`: run only when no real Twilio credentials are configured.
     """
 
@@ -41,6 +44,7 @@ class ServiceEntry:
     env: Mapping[str, str] = field(default_factory=dict)
     exports: Mapping[str, str] = field(default_factory=dict)
     migrate: str | None = None
+    schemas: tuple[str, ...] = ()
     sandbox_only: bool = False
 
 
@@ -57,16 +61,16 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ),
     ServiceEntry(
         "audit", "services.audit", port_env="HEALTH_PORT", port=8082,
-        migrate="services.audit.migrations:migrate",
+        migrate="services.audit.migrations:migrate", schemas=("audit",),
     ),
     ServiceEntry("transcriber", "services.transcriber", port_env="HEALTH_PORT", port=8086),
     ServiceEntry(
         "agent", "services.agent", port_env="HEALTH_PORT", port=8083,
-        migrate="services.agent.migrations:migrate",
+        migrate="services.agent.migrations:migrate", schemas=("agent",),
     ),
     ServiceEntry(
         "calendar", "services.calendar", port_env="HEALTH_PORT", port=8085,
-        migrate="services.calendar.migrations:migrate",
+        migrate="services.calendar.migrations:migrate", schemas=("calendar",),
     ),
     ServiceEntry("outbound", "services.outbound", port_env="HEALTH_PORT", port=8084),
 )
@@ -125,8 +129,13 @@ class StackPlan:
     env: Mapping[str, str]  # what every service shares, exports included
 
 
-def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome) -> StackPlan:
-    """Choose every entry's port and build its environment from `shared_env`."""
+def plan(
+    entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome,
+    own_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> StackPlan:
+    """Choose every entry's port and build its environment from `shared_env`, plus
+    `own_env[name]` for that entry alone (under `up`, its NATS identity and its database
+    URL: no other service sees them)."""
     env = dict(shared_env)
     ports = {entry.name: _port_for(entry, entries, env, home) for entry in entries}
     for entry in entries:
@@ -136,6 +145,7 @@ def plan(entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: S
     planned = []
     for entry in entries:
         own = {name: _fill(template, env, entry) for name, template in entry.env.items()}
+        own.update((own_env or {}).get(entry.name, {}))
         if entry.port_env and ports[entry.name] is not None:
             own[entry.port_env] = str(ports[entry.name])
         planned.append(PlannedService(entry, ports[entry.name], {**env, **own}))

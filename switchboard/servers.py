@@ -4,6 +4,10 @@ Local servers keep their data under the stack's home, on ports remembered there,
 conversations survive restarts and the URLs stay the same. A server left running by an
 `up` that was killed outright is stopped before a new one starts on the same data.
 While `up` runs, `switchboard.keeper` restarts a local server that dies.
+
+A local nats-server requires a user per service (`switchboard.nats_auth`), with new
+passwords every run; NATS_URL's own server is used with whatever NATS_USER and
+NATS_PASSWORD say.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from urllib.parse import urlsplit
 
 from switchboard.cluster import NatsCluster
 from switchboard.home import StackHome
-from switchboard.infra import LocalPostgres, NatsServer, port_open
+from switchboard.infra import NatsServer, port_open
+from switchboard.local_postgres import LocalPostgres
+from switchboard.nats_auth import LocalNatsUsers
 
 NATS_PORT = 4222
 NATS_MONITOR_PORT = 8222
@@ -56,6 +62,7 @@ class BackingServers:
         self.nats_url = ""
         self.nats_monitor_url: str | None = None
         self.cluster = False  # a local three-node cluster: the stream and buckets get three replicas
+        self.nats_users: LocalNatsUsers | None = None  # the local server's users, this run's passwords
         self.postgres_url = ""  # the server; the stack may still create its database
         self.local_postgres = False
         self.descriptions: dict[str, str] = {}
@@ -85,13 +92,17 @@ class BackingServers:
             return
         if configured:
             self.note(f"NATS_URL {without_password(configured)} does not answer; starting a local nats-server instead")
+        self.nats_users = LocalNatsUsers.generate(
+            self.env.get("STREAM_NAME") or "WHATSAPP", int(self.env.get("PARTITIONS") or 16)
+        )
+        config = self.nats_users.write(self.home.nats_auth_file)
         if wants_cluster(self.env):
-            self._start_nats_cluster()
+            self._start_nats_cluster(config)
             return
         _stop_leftover_nats(self.home.nats_dir, self.note)
         server = NatsServer(
             self.home.nats_dir, port=self.home.choose_port("nats", NATS_PORT),
-            http_port=self.home.choose_port("nats-monitor", NATS_MONITOR_PORT),
+            http_port=self.home.choose_port("nats-monitor", NATS_MONITOR_PORT), config_file=config,
         )
         self.note(f"starting nats-server on port {server.port}, monitoring on {server.monitor_url} "
                   f"(data in {self.home.nats_dir})")
@@ -101,9 +112,9 @@ class BackingServers:
         self.nats_monitor_url = server.monitor_url
         self.descriptions["nats"] = f"local, monitoring {server.monitor_url}, data in {self.home.nats_dir}"
 
-    def _start_nats_cluster(self) -> None:
+    def _start_nats_cluster(self, config: Path) -> None:
         root = self.home.root / "nats-cluster"
-        cluster = NatsCluster(root, ports=lambda key: self.home.choose_port(f"nats-{key}", 0))
+        cluster = NatsCluster(root, ports=lambda key: self.home.choose_port(f"nats-{key}", 0), config_file=config)
         for node in cluster.nodes:
             _stop_leftover_nats(node.store_dir, self.note)
         monitors = ", ".join(str(node.monitor_url) for node in cluster.nodes)
@@ -115,6 +126,10 @@ class BackingServers:
         self.nats_monitor_url = cluster.nodes[0].monitor_url
         self.cluster = True
         self.descriptions["nats"] = f"local 3-node cluster, monitoring {monitors}, data in {root}"
+
+    def nats_env(self, identity: str) -> dict[str, str]:
+        """NATS_USER and NATS_PASSWORD of `identity` on the local server; nothing for NATS_URL's own."""
+        return self.nats_users.env(identity) if self.nats_users else {}
 
     def _start_postgres(self) -> None:
         configured = self.env.get("DATABASE_URL")

@@ -1,9 +1,11 @@
 """`switchboard up`: the whole system on one machine, in the foreground.
 
 Order of work: lock the data directory; reuse or start NATS and Postgres; provision the
-stream, the local database and the migrations; choose ports and build each service's
-environment from the registry; supervise the services until Ctrl-C (or SIGTERM), then
-stop them, then the servers it started.
+stream, the local database, one role per database-using service (switchboard.stack_database)
+and the migrations, each run as its service's role; choose ports and build each service's
+environment from the registry (its own NATS identity and DATABASE_URL included);
+supervise the services until Ctrl-C (or SIGTERM), then stop them, then the servers it
+started.
 """
 
 from __future__ import annotations
@@ -20,20 +22,17 @@ import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, TextIO
 
+from shared.nats_permissions import ADMIN
+from shared.nats_permissions import SERVICES as NATS_SERVICES
 from switchboard.home import StackHome
 from switchboard.infra import InfraError, port_open
 from switchboard.keeper import InfraKeeper, keep_running
 from switchboard.listeners import owns_listener
-from switchboard.provisioning import (
-    ProvisionError,
-    ensure_database,
-    provision_stream,
-    run_migrations,
-    settings_from,
-)
+from switchboard.provisioning import ProvisionError, provision_stream, run_migrations, settings_from
 from switchboard.registry import SERVICES, PlannedService, ServiceEntry, StackPlan, plan, select
 from switchboard.sandbox.window import builtin_templates_setting
-from switchboard.servers import LOCAL_DATABASE, BackingServers, without_password
+from switchboard.servers import BackingServers, without_password
+from switchboard.stack_database import database_variables, service_database_urls, without_login
 from switchboard.supervisor import LogPrinter, RestartPolicy, Supervisor, supervise_until_signalled
 
 READY_TIMEOUT_S = 90.0
@@ -72,8 +71,8 @@ def run_up(
         with _interrupt_on_termination(), _locked(home):
             try:
                 servers.start()
-                shared_env = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
-                stack = plan(entries, shared_env, home)
+                shared_env, database_urls = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
+                stack = plan(entries, shared_env, home, own_environments(entries, servers, database_urls))
                 return asyncio.run(_supervise(stack, home, servers, sandbox, printer))
             except KeyboardInterrupt:
                 printer.note("interrupted while starting")
@@ -95,20 +94,23 @@ def run_up(
 async def _prepare(
     env: Mapping[str, str], home: StackHome, servers: BackingServers,
     entries: Sequence[ServiceEntry], sandbox: bool, printer: LogPrinter,
-) -> dict[str, str]:
-    """Provision what the services expect, and return the variables they all share."""
-    shared = {**LOCAL_DEFAULTS, **env, "NATS_URL": servers.nats_url}
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Provision what the services expect; return the variables they all share, and each
+    database-using service's own DATABASE_URL (which no other service gets)."""
+    hidden = database_variables(entries)
+    shared = {name: value for name, value in {**LOCAL_DEFAULTS, **env}.items() if name not in hidden}
+    shared["NATS_URL"] = servers.nats_url
     if servers.cluster and not env.get("STREAM_REPLICAS"):
         shared["STREAM_REPLICAS"] = "3"
-    printer.note(str(await provision_stream(settings_from(shared))))
-    database_url = servers.postgres_url
-    if servers.local_postgres:
-        database_url = await ensure_database(servers.postgres_url, LOCAL_DATABASE)
-    shared["DATABASE_URL"] = database_url
-    migrations = [(entry.name, entry.migrate) for entry in entries if entry.migrate]
+    printer.note(str(await provision_stream(settings_from({**shared, **servers.nats_env(ADMIN)}))))
+    database_urls = await service_database_urls(env, servers, entries)
+    if servers.local_postgres and database_urls:
+        printer.note(f"database roles ready (new passwords): {', '.join(database_urls)} each own their schemas")
+    migrations = [(entry.name, entry.migrate, database_urls.get(entry.name, servers.postgres_url))
+                  for entry in entries if entry.migrate]
     if migrations:
-        await run_migrations(migrations, database_url)
-        printer.note(f"migrations done: {', '.join(name for name, _ in migrations)}")
+        await run_migrations(migrations)
+        printer.note(f"migrations done: {', '.join(name for name, _, _ in migrations)}")
     if sandbox:
         credentials = home.sandbox_credentials()
         shared["TWILIO_ACCOUNT_SID"] = credentials.account_sid
@@ -116,7 +118,19 @@ async def _prepare(
         shared.setdefault("REMINDER_TEMPLATES", builtin_templates_setting())  # the emulator's own templates
         printer.note(f"sandbox mode: TWILIO_AUTH_TOKEN is unset, so local credentials from {home.sandbox_file} "
                      "are used and no WhatsApp message leaves this machine")
-    return shared
+    return shared, database_urls
+
+
+def own_environments(
+    entries: Sequence[ServiceEntry], servers: BackingServers, database_urls: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """What each service alone gets: its NATS identity on the local server, its DATABASE_URL."""
+    own: dict[str, dict[str, str]] = {
+        entry.name: servers.nats_env(entry.name) for entry in entries if entry.name in NATS_SERVICES
+    }
+    for name, url in database_urls.items():
+        own.setdefault(name, {})["DATABASE_URL"] = url
+    return own
 
 
 async def _supervise(
@@ -148,6 +162,9 @@ async def _announce_when_ready(
         if waiting:
             await asyncio.sleep(0.3)
     facts = stack_facts(stack, home, sandbox)
+    admin = servers.nats_env(ADMIN)
+    if admin:  # the operator's NATS identity, for the CLI tools (stack.json is owner-only)
+        facts.update(nats_user=admin["NATS_USER"], nats_password=admin["NATS_PASSWORD"])
     if servers.nats_monitor_url:
         facts["nats_monitor_url"] = servers.nats_monitor_url
     home.write_stack(facts)
@@ -176,10 +193,14 @@ def _is_ready(service: PlannedService, pid: int) -> bool:
 def stack_facts(stack: StackPlan, home: StackHome, sandbox: bool) -> dict[str, object]:
     """What the running stack serves: printed at start-up and written to stack.json."""
     services = {service.name: service for service in stack.services}
+    # Each service's own URL (its role and this run's password), for operator commands
+    # such as `replay`; stack.json is private (0600) and removed when `up` stops.
+    database_urls = {s.name: s.env["DATABASE_URL"] for s in stack.services if s.env.get("DATABASE_URL")}
     facts: dict[str, object] = {
         "home": str(home.root),
         "nats_url": stack.env["NATS_URL"],
-        "database_url": stack.env["DATABASE_URL"],
+        "database_url": without_login(next(iter(database_urls.values()), "")),
+        "database_urls": database_urls,
         "sandbox": sandbox,
         "services": {s.name: {"port": s.port, "ready_url": s.ready_url} for s in stack.services},
     }
@@ -217,11 +238,16 @@ def summary(facts: Mapping[str, object], descriptions: Mapping[str, str], comple
             lines.append("              Twilio cannot reach 127.0.0.1: set PUBLIC_BASE_URL to the public https URL of the gateway")
     lines += [
         f"  nats        {without_password(str(facts['nats_url']))}  ({descriptions.get('nats', '')})",
-        f"  postgres    {without_password(str(facts['database_url']))}  ({descriptions.get('postgres', '')})",
+        f"  postgres    {facts['database_url'] or '(no service uses it)'}  ({descriptions.get('postgres', '')}; "
+        f"one role per service: {_names(facts.get('database_urls'))})",
         f"  data dir    {facts['home']}",
         "Ctrl-C stops everything.",
     ]
     return lines
+
+
+def _names(mapping: object) -> str:
+    return ", ".join(mapping) if isinstance(mapping, dict) and mapping else "none"
 
 
 @contextlib.contextmanager

@@ -13,13 +13,18 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import nats
 import pytest
 import pytest_asyncio
 
-from shared.bus import Bus, connect
+from shared.bus import Bus, NatsAccess, connect
+from shared.nats_permissions import ADMIN
 from shared.stream import StreamSpec, ensure_stream
 from switchboard.cluster import NatsCluster
-from switchboard.infra import LocalPostgres, NatsServer
+from switchboard.infra import NatsServer
+from switchboard.local_postgres import LocalPostgres
+from switchboard.nats_auth import LocalNatsUsers
+from tests.waiting import scaled
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +92,53 @@ def stream_spec() -> StreamSpec:
 async def bus(nats_server: NatsServer, stream_spec: StreamSpec):
     """A connected bus with the stream provisioned."""
     nc = await connect(nats_server.url, "test", wait=False)
-    the_bus = Bus(nc, stream=stream_spec.name, publish_timeout_s=2.0)
+    the_bus = Bus(nc, stream=stream_spec.name, publish_timeout_s=scaled(2.0) * 3)  # a busy machine's fsync
     await ensure_stream(the_bus.js, stream_spec)
     try:
         yield the_bus
     finally:
         await nc.close()
+
+
+class AuthorizedNats:
+    """A nats-server that requires the per-service users (`switchboard.nats_auth`), as `up` runs it."""
+
+    def __init__(self, server: NatsServer, users: LocalNatsUsers, stream: StreamSpec):
+        self.server, self.users, self.stream = server, users, stream
+        self.errors: dict[str, list[str]] = {}  # what the server told each identity's connection
+        self._buses: list[Bus] = []
+
+    def access(self, identity: str) -> NatsAccess:
+        env = self.users.env(identity)
+        return NatsAccess(user=env["NATS_USER"], password=env["NATS_PASSWORD"])
+
+    async def bus_as(self, identity: str) -> Bus:
+        """A connection as `identity`; server errors (permission violations) land in `errors[identity]`."""
+        errors = self.errors.setdefault(identity, [])
+
+        async def record(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        nc = await nats.connect(self.server.url, error_cb=record, allow_reconnect=False, **self.access(identity).options())
+        bus = Bus(nc, stream=self.stream.name, publish_timeout_s=2.0)
+        self._buses.append(bus)
+        return bus
+
+    async def close(self) -> None:
+        for bus in self._buses:
+            await bus.nc.close()
+
+
+@pytest_asyncio.fixture
+async def authorized_nats(tmp_path: Path, stream_spec: StreamSpec):
+    """nats-server with a user per service and least-privilege permissions; the stream provisioned as admin."""
+    users = LocalNatsUsers.generate(stream_spec.name, stream_spec.partitions)
+    server = NatsServer(tmp_path / "nats-auth", config_file=users.write(tmp_path / "nats-auth.conf")).start()
+    nats_ = AuthorizedNats(server, users, stream_spec)
+    try:
+        admin = await nats_.bus_as(ADMIN)
+        await ensure_stream(admin.js, stream_spec)
+        yield nats_
+    finally:
+        await nats_.close()
+        server.stop()

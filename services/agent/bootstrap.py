@@ -30,6 +30,7 @@ from services.reminders.timers import Timers, ensure_timer_stream
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
+from shared.database_role import check_database_role
 from shared.eventlog_jetstream import JetStreamEventLog
 from shared.events import Event, MessageTranscribed
 from shared.health import DependencyHealth
@@ -73,6 +74,8 @@ async def open_agent(
     query, and a watcher probes Postgres when nothing else has for `AGENT_PG_TIMEOUT_S`.
     """
     health = health or DependencyHealth("postgres")
+    await until_reachable(lambda: check_database_role(settings.database_url, "psycopg", "agent", settings.environment),
+                          health, "check_role")
     await until_reachable(lambda: migrate(settings.database_url), health, "migrate")
     pool = await until_reachable(lambda: open_pool(settings.database_url, settings.pg_pool_size,
                                                    settings.pg_prepare_threshold, settings.pg_timeout_s),
@@ -88,8 +91,9 @@ async def open_agent(
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
-        yield Agent(JetStreamEventLog(bus), graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s, reminders=reminders)
+        events = JetStreamEventLog(bus)
+        yield Agent(events, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
+                    fragment_s, log_epoch=await events.epoch(), reminders=reminders)
     finally:
         stop.set()
         await watcher

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import WorkerSettings
+from shared.settings import WorkerSettings, database_url_field
 
 DEFAULT_PROMPT = Path(__file__).with_name("prompts") / "system.md"
 OFFLINE_MODEL = "offline"
@@ -18,7 +18,7 @@ class AgentSettings(WorkerSettings):
     # LLM-bound: a turn mostly waits on the model, so many run at once per replica.
     concurrency: int = Field(64, alias="AGENT_CONCURRENCY", ge=1, le=10_000)
     handler_timeout_s: float = Field(180.0, alias="AGENT_TURN_TIMEOUT_S", gt=0)
-    database_url: str = Field(alias="DATABASE_URL")
+    database_url: str = database_url_field("agent")  # AGENT_DATABASE_URL, else DATABASE_URL
     pg_prepare_threshold: int | None = Field(5, alias="PG_PREPARE_THRESHOLD")
     pg_pool_size: int = Field(8, alias="AGENT_PG_POOL_SIZE", ge=1, le=100)
 

@@ -61,6 +61,7 @@ class Agent:
     prune_every: int = 20
     debounce_fragment_s: float | None = None
     clock: Clock = SYSTEM_CLOCK
+    log_epoch: str = ""  # the event log's epoch at start-up (EventLog.epoch); "" = not tracked
     reminders: ReminderBook | None = None  # STOP / START take effect before the turn runs
 
 
@@ -78,7 +79,7 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
         await record_opt_keywords(agent.reminders, conversation, turn["user"], inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
     messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
-    final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq),
+    final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq, agent.log_epoch),
                                       {"configurable": {"thread_id": conversation}}, durability=DURABILITY)
     reply: Reply | None = final.get("reply")
     if final.get("answered_seq", 0) < seq or reply is None:

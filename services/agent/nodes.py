@@ -10,15 +10,16 @@ from datetime import UTC, datetime
 from typing import Any, Mapping, Sequence, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, SystemMessage, ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, RemoveMessage, SystemMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
 from services.agent.prompt import system_message
 from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
-from services.agent.state import AgentState, Reply
+from services.agent.state import AgentState, Inbox, Reply
 from services.agent.tools.base import AgentTool, ToolContext
 from services.agent.tools.runner import run_tool_call
 from shared.logging import get_logger
@@ -95,11 +96,25 @@ class TurnNodes:
     async def accept(self, state: AgentState) -> dict:
         """Take the delivered input: already answered, part of an unfinished turn, or a new turn."""
         inbox, answered = state["inbox"], state.get("answered_seq", 0)
+        epoch, known = inbox.get("log_epoch", ""), state.get("log_epoch", "")
+        if epoch and known and epoch != known:
+            # The event log was deleted and created again: its sequences start at 1 once more,
+            # so "answered up to N" and the `in-<seq>` ids of the stored messages mean nothing
+            # now (a new input would look answered, or replace an old message). Start the
+            # thread's window afresh; the summary, what the user told us before, is kept.
+            log.warning("event_log_recreated", old_epoch=known, new_epoch=epoch)
+            return {**self._new_turn(inbox), "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *inbox["messages"]],
+                    "answered_seq": 0, "reply": None, "log_epoch": epoch}
+        updates: dict[str, Any] = {"log_epoch": epoch} if epoch and not known else {}
         if inbox["seq"] <= answered:
-            return {"outcome": "answered"}
+            return {**updates, "outcome": "answered"}
         pending = state.get("turn")
         if pending and pending["last_seq"] > answered and pending["first_seq"] <= inbox["seq"] <= pending["last_seq"]:
-            return {"outcome": "resumed"}  # a turn that failed half-way: carry on from where it stopped
+            return {**updates, "outcome": "resumed"}  # a turn that failed half-way: carry on from where it stopped
+        return {**updates, **self._new_turn(inbox)}
+
+    @staticmethod
+    def _new_turn(inbox: Inbox) -> dict[str, Any]:
         return {"outcome": "new", "messages": inbox["messages"], "turn": inbox["turn"],
                 "time_zone": inbox["time_zone"], "rounds": 0, "usage": {"input_tokens": 0, "output_tokens": 0},
                 "tool_calls": [], "failure": None}
@@ -202,9 +217,9 @@ class TurnNodes:
                 continue
             key = call_key(conversation, turn, call, asked)
             asked.append(call)
-            ctx = ToolContext(owner=turn["user"], conversation=conversation, time_zone=changes.get("time_zone", zone),
-                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"],
-                              business=turn["business"])
+            ctx = ToolContext(owner=turn["user"], business=turn["business"], conversation=conversation,
+                              time_zone=changes.get("time_zone", zone),
+                              call_key=key, correlation_id=turn["correlation_id"], causation_id=turn["causation_id"])
             content, ok, change = await run_tool_call(self.tools.get(call["name"]), call, ctx, self.options.tool_timeout_s)
             changes.update(change)
             metrics.TOOL_CALLS.labels(call["name"] if call["name"] in self.tools else "unknown", "ok" if ok else "error").inc()

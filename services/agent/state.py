@@ -59,6 +59,7 @@ class Inbox(TypedDict):
     messages: list[AnyMessage]
     turn: Turn
     time_zone: str
+    log_epoch: str  # the event log's epoch the sequences belong to ("" = not tracked)
 
 
 class AgentState(TypedDict, total=False):
@@ -75,9 +76,11 @@ class AgentState(TypedDict, total=False):
     answered_seq: int  # the last input stream sequence answered
     reply: Reply | None
     turns: int  # turns answered on this thread
+    log_epoch: str  # the event log epoch `answered_seq` and the `in-<seq>` message ids belong to
 
 
-def turn_input(messages: list[AnyMessage], turn: Turn, time_zone: str, seq: int | None = None) -> dict[str, Any]:
+def turn_input(messages: list[AnyMessage], turn: Turn, time_zone: str, seq: int | None = None,
+               log_epoch: str = "") -> dict[str, Any]:
     """The graph input for a delivered input (`seq`, by default the turn's first)."""
     return {"inbox": Inbox(seq=turn["first_seq"] if seq is None else seq, messages=messages, turn=turn,
-                           time_zone=time_zone)}
+                           time_zone=time_zone, log_epoch=log_epoch)}

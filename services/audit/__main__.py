@@ -21,7 +21,8 @@ async def main(settings: AuditSettings) -> None:
     health = DatabaseHealth()
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
-        await run_audit(bus, settings.dsn, stop, settings.batch_policy(), health, settings.db_pool_size)
+        await run_audit(bus, settings.dsn, stop, settings.batch_policy(), health, settings.db_pool_size,
+                        settings.environment)
 
     await run_worker("audit", settings, work, checks={"database": health.is_ok})
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from shared.batch import BatchPolicy
-from shared.settings import WorkerSettings, driver_url
+from shared.settings import WorkerSettings, database_url_field, driver_url
 
 
 class AuditSettings(WorkerSettings):
-    database_url: str | None = Field(None, alias="DATABASE_URL")
+    database_url: str | None = database_url_field("audit", None)  # AUDIT_DATABASE_URL, else DATABASE_URL
     # Audit needs no order, so it can hold many events in flight and wait longer for a slow store.
     ack_wait_s: float = Field(60.0, alias="ACK_WAIT_S", gt=0)
     batch_size: int = Field(256, alias="AUDIT_BATCH_SIZE", ge=1, le=2000)
@@ -18,7 +18,8 @@ class AuditSettings(WorkerSettings):
     @model_validator(mode="after")
     def _check(self) -> AuditSettings:
         if not self.database_url:
-            raise ValueError("DATABASE_URL is required: the Postgres audit writes to, postgresql://user:pass@host:port/db")
+            raise ValueError("AUDIT_DATABASE_URL or DATABASE_URL is required: the Postgres audit writes to, "
+                             "postgresql://user:pass@host:port/db")
         driver_url(self.database_url, "asyncpg")  # fails early on a URL that is not postgresql://
         return self
 

@@ -22,6 +22,7 @@ from services.audit.records import EventRecord, from_msg
 from services.audit.schema import upgrade
 from shared.batch import BatchConsumer, BatchPolicy
 from shared.bus import Bus
+from shared.database_role import check_role
 from shared.ids import SUBJECT_ROOT
 from shared.logging import get_logger
 
@@ -86,11 +87,15 @@ async def _write_alone(engine: AsyncEngine, one: EventRecord) -> list[EventRecor
         return await _write(engine, [EventRecord(bare, None)])
 
 
-async def migrate_when_reachable(engine: AsyncEngine, stop: asyncio.Event, health: DatabaseHealth) -> bool:
-    """Migrate, waiting for Postgres if it is not up yet. False if stopped first."""
+async def migrate_when_reachable(
+    engine: AsyncEngine, stop: asyncio.Event, health: DatabaseHealth, environment: str = "local"
+) -> bool:
+    """Check the database role, then migrate, waiting for Postgres if it is not up yet.
+    False if stopped first; `PrivilegedDatabaseRole` for a superuser in production."""
     delay = 0.5
     while not stop.is_set():
         try:
+            await check_role(engine, "audit", environment)
             await upgrade(engine)
         except Exception as exc:
             if not is_unreachable(exc):
@@ -113,13 +118,14 @@ async def run_audit(
     policy: BatchPolicy = BatchPolicy(),
     health: DatabaseHealth | None = None,
     pool_size: int = 4,
+    environment: str = "local",
 ) -> None:
     """Migrate the schema, then record every event until `stop` is set, finishing the batch in hand."""
     health = health or DatabaseHealth()
     engine = create_engine(database_url, pool_size)
     watcher: asyncio.Task | None = None
     try:
-        if not await migrate_when_reachable(engine, stop, health):
+        if not await migrate_when_reachable(engine, stop, health, environment):
             return
         watcher = asyncio.create_task(health.watch(engine, stop))
         handler = functools.partial(write_batch, engine=engine, health=health)

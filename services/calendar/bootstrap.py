@@ -14,6 +14,7 @@ from services.calendar.migrations import migrate
 from services.calendar.routing import Backends
 from services.calendar.service import CalendarService
 from shared.bus import Bus
+from shared.database_role import check_database_role
 from shared.eventlog_jetstream import JetStreamEventLog
 from shared.logging import get_logger
 from shared.runtime import run_worker
@@ -52,6 +53,7 @@ async def serve(
 ) -> None:
     """Migrate, serve the `calendar` micro service until `stop`, then finish what is in hand."""
     serving = serving or asyncio.Event()
+    await check_database_role(settings.database_url, "asyncpg", "calendar", settings.environment)
     await migrate(settings.database_url)
     backends = build_backends(settings)
     service = build_service(settings, bus, backends)

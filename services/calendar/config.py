@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from services.calendar.zones import normalise_owner, zone
 from shared.calendar import CalendarError
-from shared.settings import WorkerSettings
+from shared.settings import WorkerSettings, database_url_field
 
 
 def parse_owner_calendars(raw: str | None) -> dict[str, str]:
@@ -44,7 +44,7 @@ def parse_owner_calendars(raw: str | None) -> dict[str, str]:
 
 class CalendarSettings(WorkerSettings):
     health_port: int = Field(8085, alias="HEALTH_PORT", ge=0, le=65535)
-    database_url: str = Field(alias="DATABASE_URL")
+    database_url: str = database_url_field("calendar")  # CALENDAR_DATABASE_URL, else DATABASE_URL
     db_pool_size: int = Field(10, alias="CALENDAR_DB_POOL_SIZE", ge=1, le=200)
     default_time_zone: str = Field("UTC", alias="CALENDAR_DEFAULT_TIME_ZONE")
     max_range_days: int = Field(366, alias="CALENDAR_MAX_RANGE_DAYS", ge=1, le=3660)

@@ -36,6 +36,7 @@ from shared.calendar import (
     UpdateEvent,
 )
 from shared.eventlog import EventLog
+from shared.ids import conversation_id
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -62,6 +63,9 @@ class Caller:
 
 
 def caller(request: CalendarRequest, deps: Calendar) -> Caller:
+    """Whose calendar: the owner, only when the request is consistent with its conversation."""
+    if request.business is None or conversation_id(request.business, request.owner) != request.conversation:
+        raise CalendarError(ErrorCode.FORBIDDEN, "I can't tell whose calendar this is.")
     owner = normalise_owner(request.owner)
     return Caller(owner, owner_zone(owner, request.time_zone, deps.default_time_zone), deps.backends.for_owner(owner))
 

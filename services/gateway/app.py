@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, TypedDict
 
 from nats.errors import Error as NatsError
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,6 +29,7 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from services.gateway.config import GatewaySettings
 from services.gateway.seen import SeenMessages, SeenUnavailable
 from services.gateway.signature import FormParams, MalformedForm, SignatureCheck, SignedUrl, parse_form
+from services.gateway.tally import REQUESTS_DROPPED
 from services.gateway.webhooks import BadWebhook, delivery_status_changed, message_received
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
@@ -45,9 +46,10 @@ ACK_SECONDS = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+STORING = Gauge("switchboard_webhooks_storing", "Webhooks read and checked, waiting on JetStream now")
 OUTCOMES = (
     "stored", "duplicate", "replayed", "too_large", "timeout", "disconnected", "bad_request", "forbidden",
-    "unavailable",
+    "unavailable", "busy",
 )
 
 
@@ -114,6 +116,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
     signed_url = SignedUrl(settings.public_base_url, settings.trust_proxy, settings.proxy_networks())
     channels = settings.channels()
     state: _State = {"bus": bus, "seen": None}
+    in_flight = {"storing": 0}  # webhooks past their body, waiting on JetStream
     opening = asyncio.Lock()
 
     async def seen_messages(current: Bus) -> SeenMessages:
@@ -135,7 +138,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         connecting = None
         if state["bus"] is None:
             async def connect_in_background() -> None:
-                nc = await connect(settings.nats_url, "gateway")
+                nc = await connect(settings.nats_url, "gateway", access=settings.nats_access())
                 state["bus"] = current = Bus(nc, stream=settings.stream_name, publish_timeout_s=settings.publish_timeout_s)
                 log.info("gateway_connected")
                 with contextlib.suppress(SeenUnavailable):  # retried on the first webhook otherwise
@@ -149,6 +152,7 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
             await state["bus"].close(settings.drain_timeout_s)
 
     async def accept(request: Request, hook: Webhook) -> Response:
+        """Read, check and store one webhook; slow bodies and hang-ups end here quietly."""
         started = time.perf_counter()
         outcome = hook.metrics.outcome
         try:
@@ -159,11 +163,11 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
             return _text(413, f"request body over {settings.max_body_bytes} bytes")
         except TimeoutError:
             outcome["timeout"].inc()
-            log.info("webhook_body_timeout", endpoint=hook.endpoint, timeout_s=settings.body_timeout_s)
+            REQUESTS_DROPPED.note("body_timeout", endpoint=hook.endpoint, timeout_s=settings.body_timeout_s)
             return _text(408, f"request body not received within {settings.body_timeout_s:g}s", Connection="close")
         except ClientDisconnect:
             outcome["disconnected"].inc()
-            log.info("webhook_client_disconnected", endpoint=hook.endpoint)
+            REQUESTS_DROPPED.note("hung_up", endpoint=hook.endpoint)
             return Response(status_code=400)  # nobody is listening; uvicorn drops it
         try:
             params = parse_form(body)
@@ -189,6 +193,19 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
         except BadWebhook as exc:
             outcome["bad_request"].inc()
             return _text(400, str(exc))
+        if in_flight["storing"] >= settings.limit_concurrency:
+            outcome["busy"].inc()
+            return _text(503, "gateway busy, retry later", **{"Retry-After": "1"})
+        in_flight["storing"] += 1
+        STORING.inc()
+        try:
+            return await store(hook, event, started)
+        finally:
+            in_flight["storing"] -= 1
+            STORING.dec()
+
+    async def store(hook: Webhook, event: Event, started: float) -> Response:
+        outcome = hook.metrics.outcome
         current: Bus | None = state["bus"]
         msg_id = hook.msg_id(event)
         try:

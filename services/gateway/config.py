@@ -29,6 +29,9 @@ class GatewaySettings(ServiceSettings):
     header_timeout_s: float = Field(10, alias="GATEWAY_HEADER_TIMEOUT_S", gt=0)
     max_header_bytes: int = Field(16 * 1024, alias="GATEWAY_MAX_HEADER_BYTES", ge=1024)
     keep_alive_s: float = Field(5, alias="GATEWAY_KEEP_ALIVE_S", gt=0)
+    # Open connections per process; at the cap the longest-waiting client gives way (connections.py).
+    max_connections: int = Field(4096, alias="GATEWAY_MAX_CONNECTIONS", ge=1)
+    # Webhooks being stored at once (whole body received, waiting on JetStream); more get 503.
     limit_concurrency: int = Field(1000, alias="GATEWAY_LIMIT_CONCURRENCY", ge=1)
 
     @field_validator("trusted_proxies")

@@ -43,6 +43,13 @@ async def main(settings: OutboundSettings) -> None:
             bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
         )
         reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop, deps.pacer))
+        # Reminders failing for good stops the worker (it exits non-zero and is restarted),
+        # rather than leaving a replica that sends replies but silently no reminders.
+        def stop_if_failed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                stop.set()
+
+        reminders.add_done_callback(stop_if_failed)
         try:
             await consumer.run(stop)
         finally:

@@ -41,12 +41,14 @@ class LoopOptions:
 Handler = Callable[[Any], Awaitable[None]]
 
 
-async def _loop(js: JetStreamContext, stream: str, durable: str, subject: str, handle: Handler,
-                options: LoopOptions, stop: asyncio.Event, deliver: DeliverPolicy) -> None:
-    config = ConsumerConfig(
-        durable_name=durable, filter_subject=subject, ack_policy=AckPolicy.EXPLICIT, deliver_policy=deliver,
-        ack_wait=options.ack_wait_s, max_deliver=options.max_deliver, max_ack_pending=max(1000, options.concurrency * 4),
-    )
+def _settings(options: LoopOptions) -> dict[str, Any]:
+    return {"ack_policy": AckPolicy.EXPLICIT, "ack_wait": options.ack_wait_s, "max_deliver": options.max_deliver,
+            "max_ack_pending": max(1000, options.concurrency * 4)}
+
+
+async def _loop(js: JetStreamContext, stream: str, config: ConsumerConfig, handle: Handler,
+                options: LoopOptions, stop: asyncio.Event) -> None:
+    durable, subject = config.durable_name or "", config.filter_subject or ""
     sub = await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
     running: set[asyncio.Task[None]] = set()
     room = asyncio.Event()
@@ -119,7 +121,9 @@ async def run_dispatcher(js: JetStreamContext, deps: Dispatch, stop: asyncio.Eve
         with contextlib.suppress(Exception):  # keep the stream small; the fact is in the event log
             await js.delete_msg(STREAM, msg.metadata.sequence.stream)
 
-    await _loop(js, STREAM, DISPATCH_CONSUMER, f"{DUE}.>", handle, options, stop, DeliverPolicy.ALL)
+    config = ConsumerConfig(durable_name=DISPATCH_CONSUMER, filter_subject=f"{DUE}.>", deliver_policy=DeliverPolicy.ALL,
+                            **_settings(options))
+    await _loop(js, STREAM, config, handle, options, stop)
 
 
 async def run_calendar_sync(js: JetStreamContext, stream: str, deps: Dispatch, stop: asyncio.Event,
@@ -134,4 +138,6 @@ async def run_calendar_sync(js: JetStreamContext, stream: str, deps: Dispatch, s
             return
         await on_calendar_change(event, deps.book, deps.clock)
 
-    await _loop(js, stream, CALENDAR_CONSUMER, f"{SUBJECT_ROOT}.calendar.>", handle, options, stop, DeliverPolicy.NEW)
+    config = ConsumerConfig(durable_name=CALENDAR_CONSUMER, filter_subject=f"{SUBJECT_ROOT}.calendar.>",
+                            deliver_policy=DeliverPolicy.NEW, **_settings(options))
+    await _loop(js, stream, config, handle, options, stop)

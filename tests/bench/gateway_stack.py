@@ -27,6 +27,7 @@ class ServerProcess:
     def __init__(self, name: str, cmd: list[str], port: int, log_path: Path, env: dict[str, str] | None = None):
         self.name, self.cmd, self.port, self.log_path, self.env = name, cmd, port, log_path, env
         self.proc: subprocess.Popen | None = None
+        self.cwd = REPO  # another checkout runs that checkout's code (before/after comparisons)
 
     @property
     def pid(self) -> int:
@@ -36,7 +37,7 @@ class ServerProcess:
     def start(self, ready_path: str | None = None, timeout: float = 30) -> ServerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -166,3 +166,24 @@ async def test_the_fakes_partition_is_the_servers(nats_server):
         assert len({server_partition(c, SPEC.partitions) for c in conversations}) == SPEC.partitions
     finally:
         await nc.close()
+
+
+async def recreate(log: EventLog) -> None:
+    """Delete the log and create it again, the way each adapter allows."""
+    if isinstance(log, InMemoryEventLog):
+        log.recreate()
+        return
+    assert isinstance(log, JetStreamEventLog)
+    await log.bus.js.delete_stream(SPEC.name)
+    await ensure_stream(log.bus.js, SPEC)
+
+
+async def test_the_epoch_holds_while_the_log_lives_and_changes_when_it_is_created_again(log):
+    first = await log.epoch()
+    await publish_all(log, said("a1"), said("b1", BOB))
+    assert first and await log.epoch() == first
+    await recreate(log)
+    assert await log.last_seq() == 0
+    await publish_all(log, said("a1 again"))
+    assert await log.last_seq() == 1  # sequences start again...
+    assert await log.epoch() not in ("", first)  # ...so the epoch says they mean something new

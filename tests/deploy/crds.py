@@ -1,6 +1,6 @@
 """Structural checks of the custom resources, which the Kubernetes schemas do not cover.
 
-Written by hand from the KEDA, CloudNativePG and Prometheus Operator references: the
+Written by hand from the KEDA, CloudNativePG, Prometheus Operator and cert-manager references: the
 apiVersion and kind, the required fields, the types of the fields we use, and the spec
 keys each resource accepts (so a misspelt field fails here, not in the cluster).
 """
@@ -210,7 +210,76 @@ POD_MONITOR = {
     },
 }
 
+_ISSUER_REF = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string"}, "kind": {"enum": ["Issuer", "ClusterIssuer"]}, "group": {"type": "string"}},
+}
+_DURATION = {"type": "string", "pattern": r"^(\d+h)?(\d+m)?(\d+s)?$"}
+
+CERT_MANAGER_ISSUER = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"enum": ["Issuer", "ClusterIssuer"]},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,  # exactly one kind of issuer
+            "additionalProperties": False,
+            "properties": {
+                "selfSigned": {"type": "object"},
+                "ca": {"type": "object", "required": ["secretName"], "properties": {"secretName": {"type": "string"}}},
+                "acme": {"type": "object"},
+                "vault": {"type": "object"},
+            },
+        },
+    },
+}
+
+CERT_MANAGER_CERTIFICATE = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"const": "Certificate"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["secretName", "issuerRef"],
+            "additionalProperties": False,
+            "properties": {
+                "secretName": {"type": "string"},
+                "issuerRef": _ISSUER_REF,
+                "isCA": {"type": "boolean"},
+                "commonName": {"type": "string", "maxLength": 64},
+                "dnsNames": {"type": "array", "items": {"type": "string"}},
+                "duration": _DURATION,
+                "renewBefore": _DURATION,
+                "usages": {"type": "array", "items": {"enum": [
+                    "digital signature", "key encipherment", "server auth", "client auth", "cert sign",
+                ]}},
+                "privateKey": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                        "size": {"type": "integer"},
+                        "rotationPolicy": {"enum": ["Never", "Always"]},
+                        "encoding": {"enum": ["PKCS1", "PKCS8"]},
+                    },
+                },
+            },
+        },
+    },
+}
+
 SCHEMAS = {
+    ("cert-manager.io/v1", "Issuer"): CERT_MANAGER_ISSUER,
+    ("cert-manager.io/v1", "Certificate"): CERT_MANAGER_CERTIFICATE,
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT,
     ("postgresql.cnpg.io/v1", "Cluster"): CNPG_CLUSTER,
     ("monitoring.coreos.com/v1", "PodMonitor"): POD_MONITOR,

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 # Custom resources: not in the Kubernetes schemas, checked by tests/deploy/crds.py.
-CRD_GROUPS = ("keda.sh", "postgresql.cnpg.io", "monitoring.coreos.com")
+CRD_GROUPS = ("keda.sh", "postgresql.cnpg.io", "monitoring.coreos.com", "cert-manager.io")
+NATS_DEPLOY = ROOT / "deploy" / "nats"  # the NATS release's own objects (kustomize) and Helm values
 
 Manifest = dict[str, Any]
 

@@ -120,3 +120,22 @@ def test_secrets_come_from_the_env_file_and_every_variable_is_documented(compose
             if re.search(r"(TOKEN|PASSWORD|SECRET|API_KEY|_SID)$", key):
                 assert value is None or "${" in str(value), f"{name}: {key} must come from .env, not the compose file"
     assert not (ROOT / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text()
+
+
+def test_each_service_logs_in_to_postgres_as_its_own_role(compose):
+    from switchboard.registry import SERVICES
+
+    def user(url: str) -> str:
+        return url.split("://", 1)[1].split(":", 1)[0]
+
+    owners = {entry.name for entry in SERVICES if entry.schemas}
+    migrate = compose["services"]["migrate"]["environment"]
+    assert user(migrate["DATABASE_ADMIN_URL"]).startswith("${POSTGRES_USER")
+    assert "DATABASE_URL" not in migrate
+    for name, definition in compose["services"].items():
+        environment = definition.get("environment", {})
+        if name in owners:
+            assert user(environment["DATABASE_URL"]) == f"switchboard_{name}", name
+            assert environment["DATABASE_URL"] == migrate[f"{name.upper()}_DATABASE_URL"], name
+        elif name != "migrate":
+            assert not any("DATABASE" in variable for variable in environment), name

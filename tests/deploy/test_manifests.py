@@ -82,12 +82,13 @@ def test_every_service_in_code_has_a_deployment_running_it(rendered, overlay, se
 
 @overlays
 def test_a_one_off_migrations_job_runs_before_the_services(rendered, overlay):
-    jobs = of_kind(rendered[overlay], "Job")
-    assert [job["metadata"]["name"] for job in jobs] == ["migrate"]
-    (container,) = containers(jobs[0])
+    jobs = {job["metadata"]["name"]: job for job in of_kind(rendered[overlay], "Job")}
+    assert set(jobs) in ({"migrate"}, {"migrate", "db-roles"})
+    (container,) = containers(jobs["migrate"])
     assert container["command"] == ["switchboard", "provision"]
-    assert pod_spec(jobs[0])["restartPolicy"] in ("OnFailure", "Never")
-    assert jobs[0]["spec"]["ttlSecondsAfterFinished"] > 0
+    for job in jobs.values():
+        assert pod_spec(job)["restartPolicy"] in ("OnFailure", "Never")
+        assert job["spec"]["ttlSecondsAfterFinished"] > 0
 
 
 # --- pods: probes, resources, non-root, graceful shutdown, spread ------------------------
@@ -180,7 +181,8 @@ def test_every_deployment_has_a_disruption_budget_that_allows_drains(rendered, o
 
 
 def secret_documents() -> list[tuple[Path, Manifest]]:
-    files = [*K8S.rglob("*.yaml"), *(ROOT / "deploy").rglob("*.yml"), ROOT / "docker-compose.yml"]
+    files = [*K8S.rglob("*.yaml"), *(ROOT / "deploy" / "nats").rglob("*.yaml"), *(ROOT / "deploy").rglob("*.yml"),
+             ROOT / "docker-compose.yml"]
     return [(path, doc) for path in files for doc in load_yaml_documents(path) if doc.get("kind") == "Secret"]
 
 
@@ -212,8 +214,8 @@ def test_every_secret_key_used_is_in_the_template(rendered, overlay):
                 if ref and ref["name"] in template:
                     assert ref["key"] in template[ref["name"]], f"{ref['key']} missing from secret.template.yaml"
                 elif ref:
-                    # Made by an operator (CloudNativePG's `<cluster>-app`), not by people.
-                    assert ref["name"].endswith("-app"), f"unknown Secret {ref['name']}"
+                    # Made by an operator (CloudNativePG's `<cluster>-app`, `<cluster>-superuser`), not by people.
+                    assert ref["name"].endswith(("-app", "-superuser")), f"unknown Secret {ref['name']}"
         for volume in spec.get("volumes", []):
             if "secret" in volume:
                 assert volume["secret"]["secretName"] in template
@@ -229,14 +231,39 @@ def test_the_config_map_sets_every_shared_variable(rendered, overlay):
     assert not re.search(r"(TOKEN|PASSWORD|SECRET|_KEY)$", " ".join(data)), "secrets belong in the Secret"
 
 
+def database_variable(name: str) -> bool:
+    return name in ("DATABASE_URL", "DATABASE_ADMIN_URL") or name.endswith("_DATABASE_URL")
+
+
 @overlays
 def test_workloads_with_a_database_may_reach_postgres(rendered, overlay):
     for workload in workloads(rendered[overlay]):
         uses_database = any(
-            entry["name"] == "DATABASE_URL" for c in pod_spec(workload)["containers"] for entry in c.get("env", [])
+            database_variable(entry["name"]) for c in pod_spec(workload)["containers"] for entry in c.get("env", [])
         )
         allowed = pod_labels(workload).get("switchboard.io/egress-postgres") == "true"
         assert uses_database == allowed, workload["metadata"]["name"]
+
+
+@overlays
+def test_each_service_reads_only_its_own_database_secret(rendered, overlay):
+    from switchboard.registry import SERVICES as ENTRIES
+
+    owners = {entry.name for entry in ENTRIES if entry.schemas}
+    for workload in workloads(rendered[overlay]):
+        name = workload["metadata"]["name"]
+        refs = {
+            entry["name"]: entry["valueFrom"]["secretKeyRef"]["name"]
+            for c in pod_spec(workload)["containers"] for entry in c.get("env", [])
+            if database_variable(entry["name"]) and "secretKeyRef" in entry.get("valueFrom", {})
+        }
+        if workload["kind"] == "Deployment":
+            expected = {"DATABASE_URL": f"switchboard-db-{name}"} if name in owners else {}
+            assert refs == expected, name
+        else:  # the Jobs: every service's own URL under its own variable, never a shared one
+            assert "DATABASE_URL" not in refs, name
+            for service in owners:
+                assert refs[f"{service.upper()}_DATABASE_URL"] == f"switchboard-db-{service}", name
 
 
 # --- the gateway: Service, Ingress, HPA ----------------------------------------------------

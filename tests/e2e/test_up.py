@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -153,6 +154,24 @@ def wait_for_audit(database_url: str, message_sid: str, timeout: float = 60) -> 
     return rows
 
 
+def assert_one_role_per_service(facts: dict, home: Path) -> None:
+    """Each database-using service has its own role, with a password, on a server that
+    refuses anyone without one; and stack.json, which holds them, is private."""
+    urls = facts["database_urls"]
+    assert set(urls) >= {"audit"}, urls
+    users = {service: urlsplit(url).username for service, url in urls.items()}
+    assert users == {service: f"switchboard_{service}" for service in urls}
+    assert all(urlsplit(url).password for url in urls.values())
+    assert (home / "stack.json").stat().st_mode & 0o077 == 0
+    assert "@" not in facts["database_url"]
+    anonymous = facts["database_url"].replace("postgresql://", "postgresql://postgres@")
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(audit_rows(anonymous, "none"))
+    if "agent" in urls:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            asyncio.run(audit_rows(urls["agent"], "none"))
+
+
 def post_signed_webhook(facts: dict, token: str, body: str, account_sid: str) -> tuple[int, str]:
     url = f"{facts['public_base_url']}/twilio/messages"
     form = inbound_form(body, sid=new_sid("SM"), AccountSid=account_sid)  # the gateway refuses other accounts
@@ -181,6 +200,11 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
         assert facts["sandbox"] is True
         assert "sandbox mode" in first.output()
         assert facts["webhook_url"] in first.output()
+        # NATS requires a user per service; this run's admin password is in the owner-only stack.json.
+        assert facts["nats_user"] == "admin" and facts["nats_password"] not in first.output()
+        assert (home / "stack.json").stat().st_mode & 0o077 == 0
+        assert (home / "nats-auth.conf").stat().st_mode & 0o077 == 0
+        assert asyncio.run(nats_refuses_strangers(facts["nats_url"]))
 
         status, message_sid = post_signed_webhook(
             facts, sandbox["auth_token"], "hello from the e2e test", sandbox["account_sid"]
@@ -188,7 +212,8 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
         assert status == 200, first.output()[-4000:]
         forged, _ = post_signed_webhook(facts, "not-the-token", "forged", sandbox["account_sid"])
         assert forged == 403
-        assert wait_for_audit(facts["database_url"], message_sid) == 1, first.output()[-4000:]
+        assert wait_for_audit(facts["database_urls"]["audit"], message_sid) == 1, first.output()[-4000:]
+        assert_one_role_per_service(facts, home)
 
         if all((REPO / "services" / name / "__main__.py").exists() for name in ("transcriber", "agent", "outbound")):
             chat = subprocess.run(
@@ -212,8 +237,20 @@ def test_up_serves_audits_stops_cleanly_and_keeps_data(home: Path, tmp_path: Pat
     try:
         again = second.facts()
         assert again["nats_url"] == facts["nats_url"] and again["database_url"] == facts["database_url"]
+        assert again["nats_password"] != facts["nats_password"]  # new passwords every run
         assert json.loads((home / "sandbox.json").read_text()) == sandbox
-        assert wait_for_audit(again["database_url"], message_sid, timeout=10) == 1
+        assert wait_for_audit(again["database_urls"]["audit"], message_sid, timeout=10) == 1
+        # Every run gives the roles new passwords: last run's no longer opens anything.
+        assert again["database_urls"]["audit"] != facts["database_urls"]["audit"]
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            asyncio.run(audit_rows(facts["database_urls"]["audit"], message_sid))
+        # Operator commands find the audit role in stack.json and work beside the running stack.
+        replayed = subprocess.run(
+            [sys.executable, "-m", "switchboard", "replay"], env={**stack_env(home), "NATS_URL": "", "DATABASE_URL": ""},
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )
+        assert replayed.returncode == 0, (replayed.stdout, replayed.stderr)
+        assert wait_for_audit(again["database_urls"]["audit"], message_sid, timeout=10) == 1
         stored = re.search(r"stream WHATSAPP: \d+ partitions, (\d+) events stored", second.output())
         assert stored and int(stored.group(1)) >= 1, second.output()[-4000:]
         assert second.interrupt() == 0, second.output()[-4000:]
@@ -264,7 +301,7 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
         wait_for_output(up, "nats-server switchboard-local is back on port")
         assert f"{facts['nats_url'].rsplit(':', 1)[1]}" in up.output().split("is back on port", 1)[1][:10]
         message_sid = webhook_accepted(facts, sandbox)
-        assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
+        assert wait_for_audit(facts["database_urls"]["audit"], message_sid, timeout=120) == 1, up.output()[-6000:]
 
         postmaster = int((home / "postgres" / "postmaster.pid").read_text().split("\n", 1)[0])
         os.kill(postmaster, signal.SIGKILL)
@@ -272,7 +309,7 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
         wait_for_output(up, "Postgres is back on port")
         message_sid = webhook_accepted(facts, sandbox)
         # audit's pool reconnects by itself: the event stored meanwhile reaches Postgres
-        assert wait_for_audit(facts["database_url"], message_sid, timeout=180) == 1, up.output()[-6000:]
+        assert wait_for_audit(facts["database_urls"]["audit"], message_sid, timeout=180) == 1, up.output()[-6000:]
 
         if all((REPO / "services" / name / "__main__.py").exists() for name in ("transcriber", "agent", "outbound")):
             chat = subprocess.run(
@@ -287,10 +324,23 @@ def test_up_restarts_its_nats_server_and_postgres_and_the_services_carry_on(home
         up.make_sure_it_stopped()
 
 
-async def stream_leader(nats_url: str) -> str:
+async def nats_refuses_strangers(nats_url: str) -> bool:
+    import nats
+    from nats.errors import Error as NatsError
+
+    try:
+        nc = await nats.connect(nats_url.split(","), connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1)
+    except NatsError as exc:
+        return "Authorization Violation" in str(exc)
+    await nc.close()
+    return False
+
+
+async def stream_leader(facts: dict) -> str:
     import nats
 
-    nc = await nats.connect(nats_url.split(","), connect_timeout=5)
+    nc = await nats.connect(facts["nats_url"].split(","), connect_timeout=5, user=facts["nats_user"],
+                            password=facts["nats_password"])
     try:
         info = await nc.jetstream().stream_info("WHATSAPP")
         assert info.config.num_replicas == 3
@@ -309,7 +359,7 @@ def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(hom
         sandbox = json.loads((home / "sandbox.json").read_text())
         assert len(facts["nats_url"].split(",")) == 3 and "3-node JetStream cluster" in up.output()
 
-        leader = asyncio.run(stream_leader(facts["nats_url"]))
+        leader = asyncio.run(stream_leader(facts))
         leader_pid = next(pid for pid in descendants(up.proc.pid)
                           if "nats-server" in command_line(pid) and leader in command_line(pid).split("\0"))
         os.kill(leader_pid, signal.SIGKILL)
@@ -317,7 +367,7 @@ def test_up_on_a_local_cluster_answers_and_survives_losing_the_stream_leader(hom
         wait_for_output(up, f"nats-server {leader} is back on port")
 
         message_sid = webhook_accepted(facts, sandbox)
-        assert wait_for_audit(facts["database_url"], message_sid, timeout=120) == 1, up.output()[-6000:]
+        assert wait_for_audit(facts["database_urls"]["audit"], message_sid, timeout=120) == 1, up.output()[-6000:]
         chat = subprocess.run(
             [sys.executable, "-m", "switchboard", "chat", "--timeout", "90"], input="hello\n",
             env={**os.environ, "SWITCHBOARD_HOME": str(home)}, cwd=tmp_path,

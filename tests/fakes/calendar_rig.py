@@ -77,7 +77,7 @@ class Rig:
 
     def who(self, owner: str) -> dict[str, str]:
         """The identity fields the agent fills in for `owner`."""
-        return {"owner": owner, "conversation": conversation_of(owner)}
+        return {"owner": owner, "business": BUSINESS, "conversation": conversation_of(owner)}
 
 
 @contextlib.asynccontextmanager

@@ -38,7 +38,7 @@ async def test_python_m_services_agent_answers_and_stops_cleanly(bus, database_u
         async with Recorder(bus) as seen:
             proc = subprocess.Popen([sys.executable, "-m", "services.agent"], cwd=ROOT, env=env, stdout=log, stderr=log)
             try:
-                deadline = time.monotonic() + scaled(60)
+                deadline = time.monotonic() + scaled(120)
                 while health(port, "/readyz") != 200:
                     assert proc.poll() is None, log_path.read_text()
                     assert time.monotonic() < deadline, "the agent never became ready"

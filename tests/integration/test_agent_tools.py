@@ -25,7 +25,8 @@ from tests.integration.test_agent_memory import (
     wait_until,
 )
 
-CTX = ToolContext(owner=OWNER_A, conversation=conversation_id(BUSINESS, OWNER_A), time_zone="UTC", call_key="k")
+CTX = ToolContext(owner=OWNER_A, business=BUSINESS, conversation=conversation_id(BUSINESS, OWNER_A), time_zone="UTC",
+                  call_key="k")
 
 
 class FakeTavily:

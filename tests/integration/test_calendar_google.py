@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from services.calendar.google_credentials import CredentialStore
 from shared.calendar import CalendarError, CreateEvent, DeleteEvent, ErrorCode, ListEvents, UpdateEvent
 from tests.fakes.calendar_rig import OWNER_A, calendar_rig
+from tests.waiting import scaled
 
 LOCAL_OWNER = "+4915123456789"  # no Google mapping: served by the local backend
 DAY = "2026-12-01"
@@ -140,14 +141,14 @@ async def test_unreachable_google_is_backend_unavailable_within_bounds(bus, data
             asyncio.create_task(rig.client.create(create_request(rig, summary=f"call {n}"))) for n in range(12)
         ]
         await asyncio.sleep(0.05)
-        # Meanwhile an owner on the local backend is served at once: nothing is blocked.
-        local_started = time.monotonic()
+        # Meanwhile an owner on the local backend is served while every Google call still
+        # hangs: nothing is blocked behind them (no timing needed to show it).
         await rig.client.create(create_request(rig, owner=LOCAL_OWNER))
-        assert time.monotonic() - local_started < 0.5
+        assert not any(call.done() for call in google_calls)
 
         outcomes = await asyncio.gather(*google_calls, return_exceptions=True)
         elapsed = time.monotonic() - started
         assert all(isinstance(o, CalendarError) and o.code == ErrorCode.BACKEND_UNAVAILABLE for o in outcomes), outcomes
         assert "try again" in outcomes[0].message
         # 12 calls on 8 threads: two rounds of at most 2 x 0.5 s each, plus slack.
-        assert elapsed < 3.5, elapsed
+        assert elapsed < scaled(3.5), elapsed

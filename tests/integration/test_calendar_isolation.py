@@ -90,12 +90,32 @@ async def test_owner_a_never_lists_owner_b_events_in_any_range(rig):
 async def test_the_owner_is_the_person_however_the_number_is_written(rig):
     created = (await rig.client.create(CreateEvent(**rig.who(OWNER_A), summary="Mine", start="2026-12-01T10:00"))).event
     for spelling in ("whatsapp:+34600111222", "+34 600 111 222", "+34-600-111-222"):
-        request = GetEvent(owner=spelling, conversation=conversation_id(BUSINESS, OWNER_A), event_id=created.event_id)
+        # The conversation id is the hash of the number as the webhook spelt it.
+        request = GetEvent(owner=spelling, business=BUSINESS, conversation=conversation_id(BUSINESS, spelling),
+                           event_id=created.event_id)
         assert (await rig.client.get(request)).event_id == created.event_id
 
     for not_a_number in ("", "anyone", "*", "+", "34600111222' OR 1=1 --"):
-        payload = {"owner": not_a_number, "conversation": conversation_id(BUSINESS, OWNER_A),
+        payload = {"owner": not_a_number, "business": BUSINESS, "conversation": conversation_id(BUSINESS, not_a_number),
                    "event_id": created.event_id}
         reply = await rig.client.nc.request("calendar.get", json.dumps(payload).encode(), timeout=5)
         assert reply.headers["Nats-Service-Error-Code"] in {"forbidden", "invalid_request"}, not_a_number
         assert b"Mine" not in reply.data
+
+
+async def test_a_request_inconsistent_with_its_conversation_is_refused(rig):
+    """The calendar does not take `owner` on trust: (business, owner) must hash to the conversation."""
+    secret = (await rig.client.create(CreateEvent(**rig.who(OWNER_B), summary="B's secret", start="2026-12-01T10:00"))).event
+    a_conversation = conversation_id(BUSINESS, OWNER_A)
+    forged = [
+        {"owner": OWNER_B, "business": BUSINESS, "conversation": a_conversation},  # B's calendar from A's chat
+        {"owner": OWNER_B, "conversation": conversation_id(BUSINESS, OWNER_B)},  # no business number
+        {"owner": OWNER_B, "business": "+15550000000", "conversation": conversation_id(BUSINESS, OWNER_B)},
+    ]
+    for who in forged:
+        for endpoint, extra in [("get", {"event_id": secret.event_id}),
+                                ("list", {"start": "2026-12-01T00:00", "end": "2026-12-02T00:00"})]:
+            reply = await rig.client.nc.request(f"calendar.{endpoint}", json.dumps({**who, **extra}).encode(), timeout=5)
+            assert reply.headers["Nats-Service-Error-Code"] == ErrorCode.FORBIDDEN, (who, endpoint)
+            assert b"secret" not in reply.data
+    assert [e["summary"] for e in await b_snapshot(rig)] == ["B's secret"]

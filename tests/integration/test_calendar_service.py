@@ -22,7 +22,7 @@ from services.calendar.tables import metadata
 from shared.calendar import CalendarClient, CreateEvent, ListEvents
 from shared.settings import driver_url
 from switchboard.infra import free_port
-from tests.fakes.calendar_rig import OWNER_A, conversation_of
+from tests.fakes.calendar_rig import BUSINESS, OWNER_A, conversation_of
 from tests.waiting import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ async def test_python_m_services_calendar_serves_and_stops_cleanly(bus, database
             "calendar.free_slots",
         }
         client = CalendarClient(bus.nc)
-        who = {"owner": OWNER_A, "conversation": conversation_of(OWNER_A)}
+        who = {"owner": OWNER_A, "business": BUSINESS, "conversation": conversation_of(OWNER_A)}
         created = await client.create(CreateEvent(**who, summary="Dentist", start="2026-12-01T09:00"))
         listed = await client.list(ListEvents(**who, start="2026-12-01T00:00", end="2026-12-02T00:00"))
         assert [e.event_id for e in listed.events] == [created.event.event_id]

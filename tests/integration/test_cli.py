@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +122,23 @@ def test_provision_migrates_every_installed_schema_when_a_database_is_given(nats
         return {r[0] for r in rows}
 
     assert {"audit", "calendar"} <= asyncio.run(schemas())
+
+
+async def test_operator_commands_use_the_admin_identity_of_the_running_stack(authorized_nats, tmp_path):
+    """As `chat` finds the stack, `dead-letters` finds its NATS URL and this run's admin password in stack.json."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NATS_")}
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "stack.json").write_text(json.dumps({
+        "nats_url": authorized_nats.server.url, "stream": authorized_nats.stream.name,
+        **{fact: value for fact, value in zip(("nats_user", "nats_password"),
+                                               authorized_nats.users.admin.values(), strict=True)},
+    }))
+    run = functools.partial(asyncio.to_thread, subprocess.run, [sys.executable, "-m", "switchboard", "dead-letters"],
+                            capture_output=True, text=True, timeout=60)
+    found = await run(env={**env, "SWITCHBOARD_HOME": str(home)})
+    assert found.returncode == 0, found.stderr
+    assert "0 dead letter(s) open" in found.stdout
+    refused = await run(env={**env, "SWITCHBOARD_HOME": str(tmp_path / "elsewhere"), "NATS_URL": authorized_nats.server.url})
+    assert refused.returncode == 1 and "refused to let us in without NATS_USER/NATS_PASSWORD" in refused.stderr
+    assert "Authorization Violation" in refused.stderr

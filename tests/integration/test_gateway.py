@@ -182,4 +182,5 @@ def test_settings_refuse_to_start_without_a_token():
 
 def test_production_refuses_placeholder_token():
     with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
-        GatewaySettings(TWILIO_AUTH_TOKEN="changeme", SWITCHBOARD_ENV="production", PUBLIC_BASE_URL=BASE)
+        GatewaySettings(TWILIO_AUTH_TOKEN="changeme", SWITCHBOARD_ENV="production", PUBLIC_BASE_URL=BASE,
+                        NATS_USER="gateway", NATS_PASSWORD="a-real-one")

@@ -1,7 +1,8 @@
 """Slow and broken clients against the gateway served as in production (uvicorn, loopback).
 
 A client that sends its head or body slowly, or not at all, is answered 408 and dropped
-while real webhooks keep being answered; one that hangs up mid-body is one log line.
+while real webhooks keep being answered; one that hangs up mid-body is one debug line.
+Many such clients at once: test_gateway_slow_clients.py.
 """
 
 from __future__ import annotations
@@ -99,6 +100,38 @@ async def test_a_slow_head_is_answered_408_and_dropped_while_webhooks_go_on(bus)
     assert idle_answer.startswith(b"HTTP/1.1 408 ")
 
 
+async def test_a_webhook_whose_body_comes_after_its_head_is_stored(bus):
+    """The app starts once the body is whole; a body in a later packet must still get there."""
+    async with serving(bus) as (port, base):
+        body, headers = signed(TOKEN, f"{base}/twilio/messages", inbound_form("in two parts"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            (f"POST /twilio/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+             f"Content-Type: {headers['Content-Type']}\r\nX-Twilio-Signature: {headers['X-Twilio-Signature']}\r\n"
+             f"Content-Length: {len(body)}\r\n\r\n").encode()
+        )
+        await writer.drain()
+        writer.write(body[:10])
+        await writer.drain()
+        writer.write(body[10:])
+        answer = await read_until_closed(reader)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+async def test_a_declared_body_over_the_limit_is_413_at_once_and_the_connection_closed(bus):
+    async with serving(bus, GATEWAY_MAX_BODY_BYTES="2048") as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head(4096) + b"MessageSid=SM1")  # the rest comes byte by byte, or never
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), SAFETY_S)
+        writer.write(b"&Body=")  # still sending: the gateway closes anyway, it will not read it
+        closed = await read_until_closed(reader)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert closed.endswith(b"\n")  # the rest of the answer, then EOF
+
+
 async def test_an_oversized_head_is_431(bus):
     async with serving(bus, GATEWAY_MAX_HEADER_BYTES=2048) as (port, base):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -110,10 +143,10 @@ async def test_an_oversized_head_is_431(bus):
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
-async def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_a_traceback(bus, caplog):
-    counter = {"endpoint": "messages", "outcome": "disconnected"}
-    before = REGISTRY.get_sample_value("switchboard_webhooks_total", counter) or 0
-    caplog.set_level(logging.INFO)
+async def test_a_client_that_hangs_up_mid_body_is_one_debug_line_not_a_traceback(bus, caplog):
+    counter = {"reason": "hung_up"}
+    before = REGISTRY.get_sample_value("switchboard_gateway_requests_dropped_total", counter) or 0
+    caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
         async with serving(bus) as (port, base):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -122,22 +155,24 @@ async def test_a_client_that_hangs_up_mid_body_is_one_info_line_not_a_traceback(
             writer.close()
             await writer.wait_closed()
             for _ in range(SAFETY_S * 100):
-                if (REGISTRY.get_sample_value("switchboard_webhooks_total", counter) or 0) > before:
+                if (REGISTRY.get_sample_value("switchboard_gateway_requests_dropped_total", counter) or 0) > before:
                     break
                 await asyncio.sleep(0.01)
             await a_valid_webhook_is_answered(base)
-    disconnects = [entry for entry in logs if entry["event"] == "webhook_client_disconnected"]
-    assert len(disconnects) == 1
-    assert disconnects[0]["log_level"] == "info" and "exc_info" not in disconnects[0]
+    hang_ups = [entry for entry in logs if entry["event"] == "request_dropped"]
+    assert [(e["reason"], e["log_level"]) for e in hang_ups] == [("hung_up", "debug")]
+    assert "exc_info" not in hang_ups[0]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_uvicorn_limits_come_from_the_settings(bus):
-    gateway_settings = settings(GATEWAY_KEEP_ALIVE_S="2.5", GATEWAY_LIMIT_CONCURRENCY="50")
+    gateway_settings = settings(GATEWAY_KEEP_ALIVE_S="2.5", GATEWAY_MAX_CONNECTIONS="50")
     config = server_config(create_app(gateway_settings, bus=bus), gateway_settings)
-    assert config.timeout_keep_alive == 2.5 and config.limit_concurrency == 50
+    # uvicorn's own limit counts hung connections against real requests; the guard replaces it.
+    assert config.timeout_keep_alive == 2.5 and config.limit_concurrency is None
     config.load()
     assert config.http_protocol_class.header_timeout_s == 10.0
+    assert config.http_protocol_class.guard.max_connections == 50
 
 
 @pytest.mark.parametrize("name", ["GATEWAY_BODY_TIMEOUT_S", "GATEWAY_HEADER_TIMEOUT_S", "GATEWAY_KEEP_ALIVE_S"])

@@ -12,7 +12,7 @@ import pytest
 from services.outbound.twilio_api import SendError, TwilioMessages
 from shared.events import ReminderScheduled, ReminderSent, ReminderSuppressed
 from switchboard.sandbox.server import TwilioEmulator
-from tests.reminders_rig import SID, TOKEN, dispatching, reminder, stream_events, user_wrote
+from tests.reminders_rig import SID, TOKEN, dispatching, open_book, reminder, stream_events, user_wrote
 from tests.waiting import eventually, scaled
 
 
@@ -146,3 +146,22 @@ async def test_templates_added_to_the_emulator_are_rendered_and_unknown_ones_ref
         await twilio.close()
     assert unknown.value.code == 21655 and unknown.value.permanent
     assert [m["body"] for m in emulator.sent_to(user)] == ["See you at 10:00, Ana!"]
+
+
+async def test_reminders_work_with_the_agent_and_outbound_on_their_own_nats_identities(authorized_nats, emulator):
+    """The agent sets (and cancels) reminders, outbound sends them and follows the calendar,
+    each with only the permissions shared.nats_permissions gives it."""
+    user = "+34600100008"
+    agent_bus, outbound_bus = await authorized_nats.bus_as("agent"), await authorized_nats.bus_as("outbound")
+    await user_wrote(await authorized_nats.bus_as("gateway"), user)
+    book = await open_book(agent_bus)  # the agent creates the timer stream if provisioning did not
+    async with dispatching(outbound_bus, emulator.url, calendar=True) as deps:
+        kept = reminder(user, "kept", datetime.now(UTC) + timedelta(seconds=2))
+        dropped = reminder(user, "dropped", datetime.now(UTC) + timedelta(seconds=2))
+        await book.schedule(kept)
+        await book.schedule(dropped)
+        await book.cancel(dropped.conversation, dropped.reminder_id, "user")
+        await book.set_opted_out(kept.conversation, user, False, "START", msg_id="opt:identity-test")
+        await eventually(lambda: settled(outbound_bus, deps.book, kept, "sent"), 30, "the reminder sent")
+    assert [m["body"] for m in emulator.sent_to(user)] == ["⏰ Reminder: kept"]
+    assert not [error for errors in authorized_nats.errors.values() for error in errors], authorized_nats.errors

@@ -18,6 +18,7 @@ from services.transcriber.transport import PinnedTransport
 VOICE = Path(__file__).resolve().parents[1] / "fixtures" / "voice"
 TWILIO = MediaPolicy.from_patterns(TWILIO_MEDIA_HOSTS)
 CREDENTIALS = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "token-for-tests"}
+NATS_IDENTITY = {"NATS_USER": "transcriber", "NATS_PASSWORD": "a-real-password"}  # required in production
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_settings_decide_sandbox_mode():
     assert TranscriberSettings(**emulated, TRANSCRIBER_SANDBOX="false").media_policy().sandbox_origin is None
     assert TranscriberSettings(**CREDENTIALS).media_policy().sandbox_origin is None  # real Twilio
     assert TranscriberSettings(**CREDENTIALS, TRANSCRIBER_SANDBOX="true").media_policy().sandbox_origin is None
-    production = {**emulated, "SWITCHBOARD_ENV": "production"}
+    production = {**emulated, **NATS_IDENTITY, "SWITCHBOARD_ENV": "production"}
     assert TranscriberSettings(**production).media_policy().sandbox_origin is None
     with pytest.raises(ValueError, match="TRANSCRIBER_SANDBOX cannot be true"):
         TranscriberSettings(**production, TRANSCRIBER_SANDBOX="true")
@@ -132,8 +133,9 @@ def test_settings_fail_fast_and_have_their_own_health_port():
         TranscriberSettings(**CREDENTIALS, TRANSCRIBER_ENGINE="openai")
     with pytest.raises(ValueError, match="holds no CTranslate2 model.bin"):
         TranscriberSettings(**CREDENTIALS, TRANSCRIBER_MODEL_PATH="/nonexistent")
-    with pytest.raises(ValueError, match="must be set to a real value"):
-        TranscriberSettings(**{**CREDENTIALS, "TWILIO_AUTH_TOKEN": "changeme"}, SWITCHBOARD_ENV="production")
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN must be set to a real value"):
+        TranscriberSettings(**{**CREDENTIALS, **NATS_IDENTITY, "TWILIO_AUTH_TOKEN": "changeme"},
+                            SWITCHBOARD_ENV="production")
     settings = TranscriberSettings(**CREDENTIALS, TRANSCRIBER_MEDIA_HOSTS="media.example.com:8443, *.cdn.example")
     assert settings.health_port == 8086
     assert settings.download_limits().max_bytes == 16 * 1024 * 1024

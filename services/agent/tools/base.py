@@ -27,8 +27,8 @@ class ToolContext:
     time_zone: str
     call_key: str  # stable for this call in this turn: an idempotency key
     correlation_id: str | None = None
+    business: str = ""  # the number the user wrote to; the calendar checks it against `conversation`
     causation_id: str | None = None
-    business: str | None = None  # the business number the user wrote to (reminders are sent from it)
 
 
 @dataclass(frozen=True)

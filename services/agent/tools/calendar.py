@@ -104,7 +104,8 @@ def describe(entry: CalendarEntry, zone: str) -> dict[str, str]:
 
 def build_calendar_tools(calendar: CalendarPort, retry_budget_s: float = RETRY_BUDGET_S) -> list[AgentTool]:
     def envelope(ctx: ToolContext) -> dict:
-        return {"owner": ctx.owner, "conversation": ctx.conversation, "time_zone": ctx.time_zone,
+        return {"owner": ctx.owner, "business": ctx.business or None, "conversation": ctx.conversation,
+                "time_zone": ctx.time_zone,
                 "correlation_id": ctx.correlation_id, "causation_id": ctx.causation_id}
 
     async def call(request):

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.audit.tables import SCHEMA, metadata
+from shared.migrations import create_schema_sql
 from shared.settings import driver_url
 
 
@@ -28,7 +29,7 @@ def only_audit_schema(name: str | None, type_: NameFilterType, parent_names: Nam
 
 def run_migrations(connection: Connection) -> None:
     # The version table lives in the schema, so the schema must exist before Alembic looks.
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+    connection.execute(text(create_schema_sql(SCHEMA)))
     context.configure(
         connection=connection,
         target_metadata=metadata,
