@@ -143,3 +143,16 @@ async def test_reminders_listed_moved_and_cancelled_in_words_in_spanish(database
         tomorrow = (datetime.now(MADRID) + timedelta(days=1)).date()
         assert left.text == "pagar la luz" and left.language == "es"
         assert left.due_at == datetime(tomorrow.year, tomorrow.month, tomorrow.day, 10, 0, tzinfo=MADRID)
+
+
+async def test_outside_the_window_with_no_template_audit_records_why_nothing_was_sent(database_url, bus, emulator):
+    user = "+34600400001"
+    await user_wrote(bus, user, ago=timedelta(hours=26))
+    async with dispatching(bus, emulator.url, templates={}) as deps, running_audit(bus, database_url):
+        item = reminder(user, "renew the passport", datetime.now(UTC) + timedelta(seconds=1))
+        await deps.book.schedule(item)
+        await eventually(lambda: _status(deps.book, item, "suppressed"), 30, "the reminder suppressed")
+        [row] = await eventually(lambda: audited(database_url, "ReminderSuppressed", reason="no_template"), 30,
+                                 "audit recording why")
+    assert row["data"]["reminder_id"] == item.reminder_id and "24-hour window" in row["data"]["detail"]
+    assert emulator.sent_to(user) == []
