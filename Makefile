@@ -20,7 +20,7 @@ help:
 	@echo "make test     lint, then run the whole test suite"
 	@echo "make lint     ruff, mypy --strict on shared/, mypy on the services and the CLI"
 	@echo "make bench    run the benchmarks (ARGS=... passes options, ARGS=--help lists them)"
-	@echo "make chaos    kill services, nats-server and Postgres under load and account for every message"
+	@echo "make chaos    kill services, nats-server, Postgres and the cluster's stream leader under load; account for every message"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml"
 
 $(BIN)/python:

@@ -86,6 +86,13 @@ Text = Annotated[str, BeforeValidator(_cleaned), StringConstraints(strip_whitesp
 LongText = Annotated[str, BeforeValidator(_cleaned), StringConstraints(max_length=8000)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Recurrence = Annotated[str, StringConstraints(
+    strip_whitespace=True, to_upper=True, max_length=200,
+    pattern=r"^FREQ=(?:DAILY|WEEKLY|MONTHLY|YEARLY)(?:;(?:INTERVAL=\d{1,3}|COUNT=\d{1,4}|UNTIL=\d{8}(?:T\d{6}Z)?|"
+            r"BYDAY=(?:MO|TU|WE|TH|FR|SA|SU)(?:,(?:MO|TU|WE|TH|FR|SA|SU))*))*$",
+)]
+"""A repeat rule: an RFC 5545 RRULE without the `RRULE:` prefix, in the subset both backends
+keep (frequency, interval, count, until, weekdays), e.g. `FREQ=WEEKLY;BYDAY=MO,TH`."""
 
 
 class _Message(BaseModel):
@@ -113,6 +120,9 @@ class CreateEvent(CalendarRequest):
     description: LongText | None = None
     location: Text | None = None
     attendees: tuple[Email, ...] = Field((), max_length=50)
+    all_day: bool = Field(False, description="whole days: from the start's date to the end's (or duration's), "
+                                             "midnight to midnight in the event's zone")
+    recurrence: Recurrence | None = Field(None, description="repeat rule, e.g. FREQ=WEEKLY;BYDAY=MO")
     request_id: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, description="idempotency key: retrying a create with it returns the same event"
     )
@@ -171,6 +181,8 @@ class CalendarEntry(_Message):
     location: str | None = None
     attendees: tuple[str, ...] = ()
     revision: str
+    all_day: bool = False
+    recurrence: str | None = None  # a repeating event: listings hold one entry per occurrence, same event_id
 
 
 class SaveResult(_Message):

@@ -40,6 +40,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from shared.bus import Bus, PublishFailed
+from shared.dead_letter_retry import AutoRetry, DeadLetterRetrier
 from shared.errors import DependencyUnavailable, PermanentFailure
 from shared.events import Event, MessageDeadLettered, MessageDeadLetteredData, UnknownEvent, decode
 from shared.ids import parse_stored_subject, partition_filter
@@ -93,6 +94,9 @@ class AckPolicy:
     dependency_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0)
     drain_timeout_s: float = 20.0  # on stop or hand-over: finish what is held within this
     recheck_s: float = 1.0  # how often a lane waiting for an earlier event looks again
+    # Dead letters retried once healthy again (shared.dead_letter_retry); off unless asked
+    # for: the services ask through `WorkerSettings.ack_policy` (DEAD_LETTER_AUTO_RETRIES).
+    auto_retry: AutoRetry = AutoRetry(attempts=0)
 
     @property
     def heartbeat_s(self) -> float:
@@ -203,8 +207,11 @@ class PartitionedConsumer:
     """Runs `handler` on every `kind` event: in order per conversation, many conversations at once."""
 
     def __init__(self, bus: Bus, service: str, kind: str, handler: Handler, policy: AckPolicy = AckPolicy(),
-                 *, replicas: int = 1, member: str | None = None):
+                 *, replicas: int = 1, member: str | None = None, healthy: Callable[[], bool] | None = None):
         self.bus = bus
+        # The stage's readiness (NATS and what its handler needs): its dead letters are
+        # retried automatically once this has held for a while.
+        self.healthy = healthy or (lambda: bus.connected)
         self.service = service
         self.kind = kind
         self.handler = handler
@@ -219,6 +226,7 @@ class PartitionedConsumer:
         self.room_freed = asyncio.Event()
         self.progress: Progress
         self.membership: Membership
+        self.retrier: DeadLetterRetrier
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the partitions assigned to this replica until `stop`; then hand them over."""
@@ -233,6 +241,8 @@ class PartitionedConsumer:
                  concurrency=self.policy.concurrency)
         members = [self.membership.me]
         lag: asyncio.Task[None] | None = None
+        self.retrier = DeadLetterRetrier(self.bus, self.owns, self.healthy, self.membership.me, self.policy.auto_retry)
+        retrier = asyncio.create_task(self.retrier.run(stop))
         try:
             while not stop.is_set():
                 members = await self._members(members)
@@ -249,6 +259,7 @@ class PartitionedConsumer:
             self.owned.clear()
             raise
         finally:
+            retrier.cancel()
             if lag is not None:
                 lag.cancel()
             with contextlib.suppress(Exception):
@@ -260,6 +271,14 @@ class PartitionedConsumer:
             self.owned.clear()
             self.metrics.owned.set(0)
             log.info("consumer_stopped", consumer=self.name)
+
+    def owns(self, durable: str) -> bool:
+        """Whether `durable` is one of this stage's partition consumers that this replica serves now."""
+        prefix, _, partition = durable.rpartition("-p")
+        if prefix != self.name or not partition.isdigit():
+            return False
+        owned = self.owned.get(int(partition))
+        return owned is not None and not owned.release.is_set()
 
     async def _members(self, last: list[str]) -> list[str]:
         try:

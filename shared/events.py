@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import json
 from datetime import UTC, datetime
-from typing import Any, Callable, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -113,7 +113,7 @@ class MessageReceived(Event[MessageReceivedData]):
 
 
 class MessageTranscribedData(Payload):
-    """v2: v1 plus who is talking and why media failed (see `upcast_message_transcribed_v1`)."""
+    """v3: v2 plus how sure the engine was (see `upcast_message_transcribed_v2`)."""
 
     message_sid: str
     text: str = ""
@@ -133,12 +133,18 @@ class MessageTranscribedData(Payload):
     # download_failed, engine_unavailable) and a polite reply the agent can send.
     failure_code: str | None = None
     failure_reply: str | None = None
+    # How sure the speech engine was, for voice: of the words (0-1, exp of the mean token
+    # log-probability) and of `language` (0-1). The agent confirms a cancel, a move or a
+    # time-zone change heard with low confidence before acting. None for typed text and
+    # engines that do not say.
+    confidence: float | None = None
+    language_probability: float | None = None
 
 
 class MessageTranscribed(Event[MessageTranscribedData]):
     kind: ClassVar[str] = "text"
     type: Literal["MessageTranscribed"] = "MessageTranscribed"
-    version: Literal[2] = 2
+    version: Literal[3] = 3
 
 
 # --- replies and delivery ---------------------------------------------------------------
@@ -276,19 +282,23 @@ class MessageDeadLettered(Event[MessageDeadLetteredData]):
 
 
 class DeadLetterRetriedData(Payload):
-    """An operator (or a tool acting for one) put a dead-lettered event back in the stream."""
+    """A dead-lettered event was put back in the stream: by an operator (or a tool acting for
+    one), or automatically by its stage once the stage was healthy again (`by: auto`)."""
 
     dead_letter_seq: int  # the MessageDeadLettered event
     original_seq: int  # the event that was given up on
     republished_seq: int  # where its copy was stored; its stage handles it like a new event
     consumer: str
-    requested_by: str
+    requested_by: str  # the operator, or the replica that retried it automatically
+    by: Literal["operator", "auto"] = "operator"
 
 
 class DeadLetterRetried(Event[DeadLetterRetriedData]):
+    """v2: v1 plus `by` (see `upcast_dead_letter_retried_v1`)."""
+
     kind: ClassVar[str] = "dead_letter"
     type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
 
 
 class DeadLetterDiscardedData(Payload):
@@ -321,6 +331,78 @@ class AgentFailedData(Payload):
 class AgentFailed(Event[AgentFailedData]):
     kind: ClassVar[str] = "agent_failed"
     type: Literal["AgentFailed"] = "AgentFailed"
+    version: Literal[1] = 1
+
+
+# --- privacy --------------------------------------------------------------------------
+
+
+class PrivacyRequestData(Payload):
+    """A user asked, over WhatsApp and after confirming, for their data to be erased or exported."""
+
+    from_: str = Field(alias="from")  # the user, from the signed webhook
+    to: str  # the business number they wrote to
+    message_sid: str | None = None  # the confirming message
+    requested_at: datetime
+
+
+class ErasureRequested(Event[PrivacyRequestData]):
+    """Published on the user's conversation; the erasure removes it with everything else."""
+
+    kind: ClassVar[str] = "privacy"
+    type: Literal["ErasureRequested"] = "ErasureRequested"
+    version: Literal[1] = 1
+
+
+class ExportRequested(Event[PrivacyRequestData]):
+    kind: ClassVar[str] = "privacy"
+    type: Literal["ExportRequested"] = "ExportRequested"
+    version: Literal[1] = 1
+
+
+PRIVACY_RECORDS = "privacy"  # the `conversation` of the records below: they belong to no conversation
+
+
+class UserDataErasedData(Payload):
+    """What remains of an erasure: no number, no conversation id, no content."""
+
+    subject_hash: str  # salted hash of the user's number (shared.privacy.salted_hash)
+    requested_by: str  # "user" (over WhatsApp) or the operator's name
+    requested_at: datetime
+    completed_at: datetime
+    conversations: int
+    removed: dict[str, int]  # records removed per store
+
+
+class UserDataErased(Event[UserDataErasedData]):
+    kind: ClassVar[str] = "privacy"
+    type: Literal["UserDataErased"] = "UserDataErased"
+    version: Literal[1] = 1
+
+
+class UserDataExportedData(Payload):
+    subject_hash: str
+    requested_by: str
+    exported_at: datetime
+    records: dict[str, int]  # records exported per store
+    file_name: str  # named by the hash, in the operator's export directory
+
+
+class UserDataExported(Event[UserDataExportedData]):
+    kind: ClassVar[str] = "privacy"
+    type: Literal["UserDataExported"] = "UserDataExported"
+    version: Literal[1] = 1
+
+
+class RetentionAppliedData(Payload):
+    store: str
+    before: datetime  # records older than this were removed
+    removed: int
+
+
+class RetentionApplied(Event[RetentionAppliedData]):
+    kind: ClassVar[str] = "privacy"
+    type: Literal["RetentionApplied"] = "RetentionApplied"
     version: Literal[1] = 1
 
 
@@ -459,6 +541,11 @@ CATALOG: dict[str, type[Event[Any]]] = {
         DeadLetterRetried,
         DeadLetterDiscarded,
         AgentFailed,
+        ErasureRequested,
+        ExportRequested,
+        UserDataErased,
+        UserDataExported,
+        RetentionApplied,
         ReminderScheduled,
         ReminderRescheduled,
         ReminderCancelled,
@@ -493,7 +580,64 @@ class MessageTranscribedV1(Event[MessageTranscribedDataV1]):
     version: Literal[1] = 1
 
 
-SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1,)
+def _message_transcribed_data_v2() -> type[Payload]:
+    # Defined in a function so that the class keeps the name it was published under: the
+    # name is part of the frozen schema (`$defs`), and the current v3 payload owns it here.
+    class MessageTranscribedData(Payload):
+        """MessageTranscribed v2 as published (v1 plus who is talking and why media failed)."""
+
+        message_sid: str
+        text: str = ""
+        source: Literal["typed", "voice", "mixed", "attachment"]
+        engine: str | None = None
+        language: str | None = None
+        duration_s: float | None = None
+        failure: str | None = None
+        # Who is talking, copied from the MessageReceived that started the chain (the signed
+        # webhook): the agent answers `from` (the user) from `to` (the business number) and
+        # uses the user's number as the owner of calendar calls. None only in events upcast
+        # from v1 as first published, which did not carry them.
+        from_: str | None = Field(default=None, alias="from")
+        to: str | None = None
+        # Why the media failed, beside the human-readable `failure`: a stable code
+        # (too_large, unsupported_type, corrupt_audio, no_speech, media_refused,
+        # download_failed, engine_unavailable) and a polite reply the agent can send.
+        failure_code: str | None = None
+        failure_reply: str | None = None
+
+    return MessageTranscribedData
+
+
+if TYPE_CHECKING:  # for mypy, a class; at run time, the one `_message_transcribed_data_v2` made
+    MessageTranscribedDataV2 = MessageTranscribedDataV1
+else:
+    MessageTranscribedDataV2 = _message_transcribed_data_v2()
+
+
+class MessageTranscribedV2(Event[MessageTranscribedDataV2]):
+    kind: ClassVar[str] = "text"
+    type: Literal["MessageTranscribed"] = "MessageTranscribed"
+    version: Literal[2] = 2
+
+
+
+class DeadLetterRetriedDataV1(Payload):
+    """DeadLetterRetried v1 as first published (commit 871e0ec): operators only."""
+
+    dead_letter_seq: int
+    original_seq: int
+    republished_seq: int
+    consumer: str
+    requested_by: str
+
+
+class DeadLetterRetriedV1(Event[DeadLetterRetriedDataV1]):
+    kind: ClassVar[str] = "dead_letter"
+    type: Literal["DeadLetterRetried"] = "DeadLetterRetried"
+    version: Literal[1] = 1
+
+
+SUPERSEDED: tuple[type[Event[Any]], ...] = (MessageTranscribedV1, MessageTranscribedV2, DeadLetterRetriedV1)
 
 # Every (type, version) ever published, with the model that describes it on the wire.
 VERSIONS: dict[tuple[str, int], type[Event[Any]]] = {
@@ -557,6 +701,21 @@ def upcast_message_transcribed_v1(old: dict[str, Any]) -> dict[str, Any]:
     for added in ("from", "to", "failure_code", "failure_reply"):
         data.setdefault(added, None)
     return {**old, "version": 2, "data": data}
+
+
+@register_upcaster("MessageTranscribed", from_version=2)
+def upcast_message_transcribed_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """v2 -> v3: v3 adds `confidence` and `language_probability`; v2 did not say (None)."""
+    data = dict(old["data"])
+    for added in ("confidence", "language_probability"):
+        data.setdefault(added, None)
+    return {**old, "version": 3, "data": data}
+
+
+@register_upcaster("DeadLetterRetried", from_version=1)
+def upcast_dead_letter_retried_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2: v2 adds `by`; every v1 retry was an operator's."""
+    return {**old, "version": 2, "data": {**old["data"], "by": "operator"}}
 
 
 def decode(payload: bytes | str | dict[str, Any]) -> Event[Any]:

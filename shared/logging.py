@@ -1,7 +1,10 @@
 """Structured logging that keeps phone numbers and message bodies out of the logs.
 
-Above debug level, fields that carry personal data are dropped and anything that looks
-like a phone number is masked, wherever it appears. Set LOG_LEVEL=debug to see them.
+Above debug level, fields that carry personal data are dropped, anything that looks
+like a phone number is masked, and conversation ids become salted pseudonyms
+(`shared.privacy.pseudonymise_conversations`: the same conversation always gets the same
+pseudonym, so a log can still be followed, but an erased user's id never appears in a
+log). Set LOG_LEVEL=debug to see them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from shared.privacy import LOCAL_SALT, privacy_salt, pseudonymise_conversations
 
 PERSONAL_FIELDS = frozenset(
     {"from", "from_", "to", "body", "text", "profile_name", "wa_id", "phone", "number", "owner", "summary"}
@@ -32,9 +37,12 @@ def mask_phone_numbers(text: str) -> str:
     return _PHONE_RE.sub(mask, text)
 
 
+_salt = LOCAL_SALT
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_phone_numbers(value)
+        return pseudonymise_conversations(mask_phone_numbers(value), _salt)
     if isinstance(value, dict):
         return {k: ("[redacted]" if k in PERSONAL_FIELDS else _redact(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -52,6 +60,11 @@ def redact_personal_data(_: Any, method: str, event_dict: MutableMapping[str, An
 
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
     """Configure structlog (and the standard library's logging) for one service process."""
+    global _salt
+    try:
+        _salt = privacy_salt()
+    except ValueError:  # production without PRIVACY_SALT: the service's own settings refuse to start
+        _salt = LOCAL_SALT
     numeric = logging.getLevelName(level.upper())
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)

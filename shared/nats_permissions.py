@@ -52,6 +52,7 @@ ORDERED_STAGES = {"transcriber": "received", "agent": "text", "outbound": "reply
 AUDIT_DURABLE = "audit"  # services.audit.service.DURABLE (audit cannot be imported from shared)
 GATEWAY_BUCKET = "GATEWAY_SEEN"  # services.gateway.seen.BUCKET
 OUTBOUND_BUCKET = "OUTBOUND_SENT"  # services.outbound.ledger.BUCKET
+PRIVACY_CUTS_BUCKET = "PRIVACY_CUTS"  # services.agent.privacy.CUTS_BUCKET
 # services.reminders: book.REMINDERS_BUCKET, book.PREFERENCES_BUCKET, timers.STREAM, worker's durables
 REMINDER_BUCKETS = ("REMINDERS", "REMINDER_PREFS")
 TIMER_STREAM = "REMINDER_TIMERS"
@@ -62,7 +63,7 @@ REMINDER_CALENDAR_DURABLE = "reminders-calendar"
 PUBLISHES: dict[str, tuple[str, ...]] = {
     "gateway": ("received", "status"),
     "transcriber": ("text", "dead_letter"),
-    "agent": ("reply", "agent_failed", "dead_letter", "reminder", "preferences"),
+    "agent": ("reply", "agent_failed", "dead_letter", "privacy", "reminder", "preferences"),
     "calendar": ("calendar",),
     "outbound": ("sent", "send_failed", "dead_letter", "reminder"),
     "audit": (),
@@ -93,8 +94,8 @@ class Permissions:
         return config
 
 
-def _bucket(bucket: str, *, keys: str = ">", listing: bool = False) -> list[str]:
-    """Open (or create), read and write one key-value bucket; `keys` limits the writes."""
+def _bucket(bucket: str, *, keys: str | None = ">", listing: bool = False) -> list[str]:
+    """Open (or create), read and write one key-value bucket; `keys` limits the writes (None: read only)."""
     kv_stream = f"KV_{bucket}"
     subjects = [
         f"$JS.API.STREAM.INFO.{kv_stream}",
@@ -102,8 +103,9 @@ def _bucket(bucket: str, *, keys: str = ">", listing: bool = False) -> list[str]
         f"$JS.API.STREAM.MSG.GET.{kv_stream}",
         f"$JS.API.DIRECT.GET.{kv_stream}",
         f"$JS.API.DIRECT.GET.{kv_stream}.>",
-        f"$KV.{bucket}.{keys}",
     ]
+    if keys is not None:
+        subjects.append(f"$KV.{bucket}.{keys}")
     if listing:  # `keys()` reads through a short-lived ordered consumer
         subjects += [f"$JS.API.CONSUMER.CREATE.{kv_stream}", f"$JS.API.CONSUMER.CREATE.{kv_stream}.>",
                      f"$JS.API.CONSUMER.INFO.{kv_stream}.>", f"$JS.API.CONSUMER.DELETE.{kv_stream}.>",
@@ -138,6 +140,19 @@ def _ordered_stage(service: str, stream: str, partitions: int) -> list[str]:
     return subjects
 
 
+def _retries_dead_letters(service: str, stream: str) -> list[str]:
+    """shared.dead_letter_retry: read the dead letters (an ordered consumer on
+    `wa.dead_letter.>`, delivered to the identity's own inbox) and the original event, and
+    store the original again on its own subject. So a stage may publish the kind it
+    consumes: the price of automatic retries (a stage could store an event of the kind it
+    is handed anyway, never a reply or a calendar change it does not own)."""
+    api = "$JS.API.CONSUMER"
+    return [
+        f"{api}.CREATE.{stream}", f"{api}.CREATE.{stream}.>", f"{api}.INFO.{stream}.>", f"{api}.DELETE.{stream}.>",
+        f"$JS.FC.{stream}.>", f"$JS.API.STREAM.MSG.GET.{stream}", *_events([ORDERED_STAGES[service]]),
+    ]
+
+
 def _reads_stream(stream: str) -> list[str]:
     return [f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
 
@@ -164,7 +179,8 @@ def permissions(identity: str, stream: str = "WHATSAPP", partitions: int = 16) -
     publish = [f"$JS.API.STREAM.INFO.{stream}", *_events(PUBLISHES[identity])]
     subscribe = [f"{inbox_prefix(identity)}.>"]
     if identity in ORDERED_STAGES:
-        publish += [*_reads_stream(stream), *_ordered_stage(identity, stream, partitions)]
+        publish += [*_reads_stream(stream), *_ordered_stage(identity, stream, partitions),
+                    *_retries_dead_letters(identity, stream)]
     if identity == "gateway":
         publish += _bucket(GATEWAY_BUCKET)
     if identity == "outbound":
@@ -174,6 +190,7 @@ def permissions(identity: str, stream: str = "WHATSAPP", partitions: int = 16) -
                     *_consumer(stream, REMINDER_CALENDAR_DURABLE, filtered=True)]
     if identity == "agent":
         publish += [f"{SUBJECT_PREFIX}.{endpoint}" for endpoint in ENDPOINTS]
+        publish += _bucket(PRIVACY_CUTS_BUCKET, keys=None)  # erasure cuts: read, written by the privacy worker
         publish += _reminders()
     if identity == "audit":
         publish += _consumer(stream, AUDIT_DURABLE, filtered=True)

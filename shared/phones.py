@@ -88,3 +88,20 @@ def is_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+@lru_cache(maxsize=4096)
+def country_of_number(number: str) -> str | None:
+    """The ISO 3166 region of a phone number (E.164, `whatsapp:` allowed), or None.
+
+    It says how the user writes dates (the US month/day, Argentina day/month) and which
+    language to expect before they have written anything.
+    """
+    import phonenumbers
+
+    try:
+        parsed = _modern_mexican_mobile(phonenumbers.parse(normalise_address(number), None))
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed) or phonenumbers.region_code_for_country_code(parsed.country_code)
+    return region if region and region != "ZZ" else None

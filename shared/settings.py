@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     drain_timeout_s: float = Field(20.0, alias="NATS_DRAIN_TIMEOUT_S", gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     log_format: Literal["json", "console"] = Field("json", alias="LOG_FORMAT")
+    # Salts the hashes that stand for numbers and conversations in erasure records and logs.
+    privacy_salt_value: str = Field("", alias="PRIVACY_SALT", repr=False)
 
     @model_validator(mode="after")
     def _nats_identity_in_production(self) -> ServiceSettings:
@@ -54,6 +56,17 @@ class ServiceSettings(BaseSettings):
 
         return StreamSpec(name=self.stream_name, partitions=self.partitions, replicas=self.stream_replicas)
 
+    def privacy_salt(self) -> str:
+        """The deployment's privacy salt (`shared.privacy.privacy_salt`); the local default when unset.
+
+        The privacy tools refuse to run in production without it; a service that only looks
+        hashes up (the agent) goes on with the default, which the privacy tools then disagree
+        with, so set it everywhere (README, "Privacy").
+        """
+        from shared.privacy import LOCAL_SALT, privacy_salt
+
+        return privacy_salt({"PRIVACY_SALT": self.privacy_salt_value}) if self.privacy_salt_value else LOCAL_SALT
+
     def require_secret(self, name: str, value: str | None) -> None:
         """Fail fast in production on a missing or placeholder secret."""
         if self.environment == "production" and (value is None or value.strip().lower() in PLACEHOLDERS):
@@ -73,14 +86,20 @@ class WorkerSettings(ServiceSettings):
     consumer_buffer: int = Field(256, alias="CONSUMER_BUFFER", ge=1, le=100_000)
     handler_timeout_s: float = Field(300.0, alias="HANDLER_TIMEOUT_S", gt=0)
     consumer_drain_s: float = Field(20.0, alias="CONSUMER_DRAIN_S", ge=0)
+    # Dead letters a stage retries itself once healthy again (shared/dead_letter_retry.py).
+    dead_letter_auto_retries: int = Field(2, alias="DEAD_LETTER_AUTO_RETRIES", ge=0, le=10)
+    dead_letter_retry_after_s: float = Field(30.0, alias="DEAD_LETTER_RETRY_AFTER_S", ge=0, le=3600)
 
     def ack_policy(self) -> AckPolicy:
         from shared.consumer import AckPolicy
+        from shared.dead_letter_retry import AutoRetry
 
         return AckPolicy(
             max_deliver=self.max_deliver, ack_wait_s=self.ack_wait_s, concurrency=self.concurrency,
             buffer=self.consumer_buffer, handler_timeout_s=self.handler_timeout_s,
             drain_timeout_s=self.consumer_drain_s,
+            auto_retry=AutoRetry(attempts=self.dead_letter_auto_retries, after_s=self.dead_letter_retry_after_s,
+                                 interval_s=min(10.0, max(0.5, self.dead_letter_retry_after_s / 3))),
         )
 
 

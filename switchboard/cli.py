@@ -214,6 +214,12 @@ def _chat(args: argparse.Namespace) -> int:
     return asyncio.run(run_chat(target, args.user or DEFAULT_USER, args.voice, args.timeout))
 
 
+def _privacy(args: argparse.Namespace) -> int:
+    from switchboard.privacy.commands import run
+
+    return run(args, _environment(), _fail)
+
+
 def _calendar_auth(args: argparse.Namespace) -> int:
     from switchboard.calendar_auth import CalendarAuthError, run_calendar_auth
 
@@ -293,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with retry/discard: every open dead letter; with list: also those already handled")
     dead.add_argument("--reason", help="why, for discard (recorded)")
     dead.add_argument("--by", help="who asks (recorded; default: the OS user)")
+
+    from switchboard.privacy.commands import add_commands
+
+    add_commands(commands, _command, _privacy)
 
     calendar = commands.add_parser("calendar", help="calendar administration", description="calendar administration")
     calendar_commands = calendar.add_subparsers(dest="calendar_command", metavar="COMMAND", required=True)

@@ -73,6 +73,9 @@ SERVICES: tuple[ServiceEntry, ...] = (
         migrate="services.calendar.migrations:migrate", schemas=("calendar",),
     ),
     ServiceEntry("outbound", "services.outbound", port_env="HEALTH_PORT", port=8084),
+    # Users' erasure and export requests, and retention (docs/privacy.md). It visits every
+    # service's tables, so it starts after their migrations.
+    ServiceEntry("privacy", "switchboard.privacy", port_env="HEALTH_PORT", port=8087),
 )
 
 

@@ -72,7 +72,12 @@ def run_up(
             try:
                 servers.start()
                 shared_env, database_urls = asyncio.run(_prepare(env, home, servers, entries, sandbox, printer))
-                stack = plan(entries, shared_env, home, own_environments(entries, servers, database_urls))
+                own_env = own_environments(entries, servers, database_urls)
+                # The privacy worker erases and sweeps each service's tables as that service,
+                # and purges the stream and buckets as the operator identity (docs/privacy.md).
+                own_env["privacy"] = {**servers.nats_env("admin"),
+                                      **{f"{name.upper()}_DATABASE_URL": url for name, url in database_urls.items()}}
+                stack = plan(entries, shared_env, home, own_env)
                 return asyncio.run(_supervise(stack, home, servers, sandbox, printer))
             except KeyboardInterrupt:
                 printer.note("interrupted while starting")

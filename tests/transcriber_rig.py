@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,12 +48,16 @@ def voice(name: str) -> bytes:
 
 
 def heard(text: str, key_words: Iterable[str]) -> list[str]:
-    """The key words found in a transcript: whole words, forgiving one slip in long ones."""
-    words = re.findall(r"[a-z0-9']+", text.lower())
+    """The key words found in a transcript: whole words, forgiving one slip in long ones (and accents)."""
+    words = re.findall(r"[a-z0-9']+", _plain(text))
     return [
-        key for key in key_words
+        original for original, key in ((k, _plain(k)) for k in key_words)
         if key in words or (len(key) >= 6 and any(difflib.SequenceMatcher(None, key, w).ratio() >= 0.85 for w in words))
     ]
+
+
+def _plain(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
 def received(user: str, body: str = "", media: Iterable[tuple[str, str]] = (), sid: str | None = None) -> MessageReceived:

@@ -25,7 +25,7 @@ async def main(settings: AgentSettings) -> None:
 
     async def work(bus: Bus, stop: asyncio.Event) -> None:
         async with open_agent(settings, bus, health=postgres) as agent:
-            await consumer(bus, agent, settings).run(stop)
+            await consumer(bus, agent, settings, healthy=lambda: bus.connected and postgres.is_ok()).run(stop)
 
     await run_worker("agent", settings, work, checks={"postgres": postgres.is_ok})
 

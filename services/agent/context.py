@@ -4,7 +4,8 @@ Tokens are estimated (about four characters a token, plus a few per message, too
 included), the same estimate everywhere, so the budget holds whatever the tokenizer.
 
 - `select_context` picks the messages sent on one call: the user's messages of this turn
-  always, then the newest tool rounds and earlier turns that fit the budget. It never
+  and its newest tool round always (that round's results shortened if they do not fit),
+  then older rounds and earlier turns that fit the budget. It never
   splits a tool call from its results, and it answers any tool call left without a
   result (a crash mid-round) with an error, so the thread is always a valid one.
 - `compact` bounds what is *stored*: when the thread outgrows the token budget or the
@@ -94,8 +95,14 @@ def select_context(messages: Sequence[BaseMessage], turn_first_id: str | None, b
     rounds: list[list[BaseMessage]] = []
     for unit in reversed(grouped[end:]):  # this turn's tool rounds, newest first
         cost = tokens(unit)
-        if cost > left:
+        if cost > left and rounds:
             break
+        if cost > left:
+            # The newest round always goes, its results shortened (past the budget if it must:
+            # a round holds at most a step's calls). A model that cannot see what its calls
+            # returned asks for them again, round after round, and never answers.
+            unit = _shrink_round(unit, left)
+            cost = tokens(unit)
         rounds.insert(0, unit)
         left -= cost
     earlier: list[list[BaseMessage]] = []
@@ -108,6 +115,42 @@ def select_context(messages: Sequence[BaseMessage], turn_first_id: str | None, b
     while earlier and not isinstance(earlier[0][0], HumanMessage):
         earlier.pop(0)  # start on something the user said
     return [m for u in earlier for m in u] + current_input + [m for u in rounds for m in u]
+
+
+def _shrink_round(unit: list[BaseMessage], budget: int) -> list[BaseMessage]:
+    """A tool round cut to `budget` tokens: the call stays, each result gets an equal share."""
+    results = [m for m in unit[1:] if isinstance(m, ToolMessage)]
+    if not results:
+        return unit
+    share = max(MIN_RESULT_CHARS, (budget - tokens(unit[:1])) * CHARS_PER_TOKEN // len(results) - 40)
+    return unit[:1] + [m if len(str(m.content)) <= share else
+                       m.model_copy(update={"content": shorten_result(str(m.content), share)}) for m in results]
+
+
+MIN_RESULT_CHARS = 400  # room for one event as a tool describes it
+
+
+def shorten_result(content: str, limit: int) -> str:
+    """A tool result cut to `limit` characters. JSON stays JSON: long lists keep their first
+    items and say how many were left out (`<key>_left_out`), so what the model reads still
+    parses; other text is cut at the end."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        for keep in (5, 3, 1, 0):
+            cut = {key: _first(item, keep) for key, item in value.items()}
+            cut.update({f"{key}_left_out": len(item) - keep for key, item in value.items()
+                        if isinstance(item, list) and len(item) > keep})
+            text = json.dumps(cut, ensure_ascii=False, separators=(",", ":"))
+            if len(text) <= limit:
+                return text
+    return content[: max(0, limit - 7)] + " [cut]"
+
+
+def _first(item: Any, keep: int) -> Any:
+    return item[:keep] if isinstance(item, list) else item
 
 
 def _shrink(messages: list[BaseMessage], budget: int) -> list[BaseMessage]:

@@ -16,6 +16,9 @@ from shared.text import clean_text
 
 FAILED_INPUT = re.compile(r"\[(voice note|attachment) not understood \(([\w-]+)\): ([^\]]*)\]")
 DEFAULT_FAILURE_REPLY = "I couldn't understand that voice note. Could you type it?"
+# Below this transcription confidence, a cancel, a move or a time-zone change heard in a
+# voice note is confirmed before it is made (the offline model asks; an LLM is told to).
+LOW_VOICE_CONFIDENCE = 0.6
 
 
 def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:
@@ -23,6 +26,9 @@ def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:
 
     The note carries the transcriber's code and polite reply, for the model to use. The
     id is derived from the stream sequence, so adding the same input twice replaces it.
+    Words that came from a voice note carry `additional_kwargs["voice"]` (source, the
+    engine's confidence and language): the reply shows what was heard, and the offline
+    model confirms a heard cancel, move or time-zone change it is not sure of.
     """
     data = event.data
     text = clean_text(data.text).strip()  # a NUL would poison the checkpoint (JSONB) for good
@@ -31,7 +37,10 @@ def input_message(seq: int, event: MessageTranscribed) -> HumanMessage:
         kind = "voice note" if data.source in ("voice", "mixed") else "attachment"
         reply = clean_text(data.failure_reply or DEFAULT_FAILURE_REPLY).replace("]", ")")
         parts.append(f"[{kind} not understood ({clean_text(data.failure_code or 'unknown')}): {reply}]")
-    return HumanMessage("\n".join(parts) or "[empty message]", id=f"in-{seq}")
+    heard = {"source": data.source, "confidence": data.confidence, "language": data.language} \
+        if data.source in ("voice", "mixed") and text else {}
+    return HumanMessage("\n".join(parts) or "[empty message]", id=f"in-{seq}",
+                        additional_kwargs={"voice": heard} if heard else {})
 
 
 def identity(event: MessageTranscribed) -> tuple[str, str]:

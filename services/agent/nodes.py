@@ -16,13 +16,17 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from services.agent import metrics
 from services.agent.context import compact, select_context, tokens, tool_tokens
+from services.agent.inputs import LOW_VOICE_CONFIDENCE
 from services.agent.llm import LlmFailed, LlmRetry, call_with_retries, model_label
+from services.agent.privacy import conversation_of
 from services.agent.prompt import system_message
 from services.agent.replies import APOLOGY, FALLBACK, TOOL_LIMIT, clean_answer, clean_reply, message_text, stable_id
 from services.agent.state import AgentState, Inbox, Reply
 from services.agent.tools.base import AgentTool, ToolContext
 from services.agent.tools.runner import run_tool_call
+from shared.clock import Clock, SystemClock
 from shared.logging import get_logger
+from shared.phones import country_of_number
 from shared.text import clean_text
 
 log = get_logger(__name__)
@@ -45,6 +49,7 @@ class GraphOptions:
     tool_timeout_s: float = 30.0
     tool_result_chars: int = 2000
     max_tool_calls_per_round: int = 25
+    clock: Clock = field(default_factory=SystemClock)  # what "now" is in the prompt (tests fix it)
 
 
 def calls_before(messages: list, first_input_id: str) -> list[ToolCall]:
@@ -75,6 +80,40 @@ def call_key(conversation: str, turn: Mapping[str, Any], call: Mapping[str, Any]
     return f"{conversation}:{turn['first_seq']}:{first_sid}:{digest}"
 
 
+HEARD_CHARS = 300
+VOICE_NOTE = (
+    "The user's message in this turn came from a voice note transcribed with low confidence ({confidence:.2f}): "
+    "before cancelling or moving an event or changing the time zone, repeat what you understood and ask the "
+    "user to confirm."
+)
+
+
+def unsure_voice(messages: Sequence[Any], turn: Mapping[str, Any]) -> float | None:
+    """The lowest confidence of this turn's voice notes, if it is below the bound."""
+    ids = {f"in-{seq}" for seq in range(turn["first_seq"], turn["last_seq"] + 1)}
+    found: list[float] = [float(voice["confidence"]) for m in messages if getattr(m, "id", None) in ids
+                          for voice in [getattr(m, "additional_kwargs", {}).get("voice") or {}]
+                          if isinstance(voice.get("confidence"), (int, float))]
+    lowest = min(found, default=None)
+    return lowest if lowest is not None and lowest < LOW_VOICE_CONFIDENCE else None
+
+
+def heard(messages: Sequence[Any], turn: Mapping[str, Any]) -> str:
+    """"🎤 “…”" for each voice note of the turn: the user sees what was heard before what
+    was done about it (a misheard note is then obvious)."""
+    ids = {f"in-{seq}" for seq in range(turn["first_seq"], turn["last_seq"] + 1)}
+    lines = []
+    for message in messages:
+        voice = getattr(message, "additional_kwargs", {}).get("voice") if getattr(message, "id", None) in ids else None
+        if voice:
+            words = message_text(message.content).split("\n[")[0].strip()
+            if voice.get("source") == "mixed":  # the caption is the user's own text
+                words = words.split("\n", 1)[-1]
+            shown = words if len(words) <= HEARD_CHARS else words[:HEARD_CHARS].rstrip() + "…"
+            lines.append(f"🎤 “{shown}”")
+    return "\n".join(lines)
+
+
 class TurnNodes:
     def __init__(self, model: BaseChatModel, tools: list[AgentTool], options: GraphOptions):
         self.options = options
@@ -85,7 +124,7 @@ class TurnNodes:
         self.final = model.bind_tools(schemas, tool_choice="none") if tools else model
         self.label = options.model_label or model_label(model)
         self.summary_tokens = options.context_tokens // 8
-        fixed = tokens([system_message(options.prompt, "America/Argentina/Buenos_Aires")]) + self.tools_cost
+        fixed = tokens([system_message(options.prompt, "America/Argentina/Buenos_Aires", country="AR")]) + self.tools_cost
         self.history_tokens = options.context_tokens - fixed - self.summary_tokens - tokens([SystemMessage(LIMIT_NOTE)])
         if self.history_tokens < options.context_tokens // 4:
             raise ValueError(
@@ -151,7 +190,10 @@ class TurnNodes:
         without tool calls is composed into the reply in the same step."""
         messages, updates = self._compacted(state)
         at_limit = state.get("rounds", 0) >= self.options.max_tool_steps
-        system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")))
+        system = system_message(self.options.prompt, state["time_zone"], updates.get("summary", state.get("summary", "")),
+                                now=self.options.clock.now(), country=country_of_number(state["turn"]["user"]))
+        if unsure := unsure_voice(state["messages"], state["turn"]):
+            system = SystemMessage(f"{system.content}\n\n{VOICE_NOTE.format(confidence=unsure)}")
         if at_limit:
             system = SystemMessage(f"{system.content}\n\n{LIMIT_NOTE}")
         budget = int(self.options.context_tokens * SAFETY) - tokens([system]) - self.tools_cost
@@ -181,7 +223,7 @@ class TurnNodes:
                                    usage_metadata=answer.usage_metadata)
         update = {**updates, "messages": [*updates.get("messages", []), answer], "usage": usage, "failure": failure}
         if not answer.tool_calls or failure:
-            update |= self._reply({**state, **update, "messages": [answer]}, config)
+            update |= self._reply({**state, **update, "messages": [answer]}, config, heard(state["messages"], state["turn"]))
         return update
 
     @staticmethod
@@ -194,7 +236,7 @@ class TurnNodes:
         """Run the last message's tool calls in order; every call gets a result, errors included."""
         turn = state["turn"]
         zone = state["time_zone"]
-        conversation = config["configurable"]["thread_id"]
+        conversation = conversation_of(config["configurable"]["thread_id"])
         changes: dict[str, Any]
         results, records, changes = [], list(state.get("tool_calls") or []), {}
         asked = calls_before(state["messages"][:-1], f"in-{turn['first_seq']}")
@@ -230,14 +272,17 @@ class TurnNodes:
 
     async def compose(self, state: AgentState, config: RunnableConfig) -> dict:
         """Compose the reply from the last model message (a resumed turn that had its answer)."""
-        return self._reply(state, config)
+        return self._reply(state, config, heard(state["messages"], state["turn"]))
 
-    def _reply(self, state: AgentState, config: RunnableConfig) -> dict:
-        """The reply to the turn, stored with the last input sequence it answers."""
-        conversation = config["configurable"]["thread_id"]
+    def _reply(self, state: AgentState, config: RunnableConfig, prefix: str = "") -> dict:
+        """The reply to the turn, stored with the last input sequence it answers; `prefix`
+        (what was heard in voice notes) goes first."""
+        conversation = conversation_of(config["configurable"]["thread_id"])
         turn = state["turn"]
         last = state["messages"][-1]
         text = clean_reply(last.content) if isinstance(last, AIMessage) else FALLBACK
+        if prefix:
+            text = f"{prefix}\n\n{text}"
         reply = Reply(
             reply_id=stable_id("reply", conversation, turn["last_seq"]),
             event_id=stable_id("event", conversation, turn["last_seq"]),

@@ -21,6 +21,7 @@ from services.audit.bulk import as_arrays, insert_from_arrays
 from services.audit.records import EventRecord, storable_row
 from services.audit.tables import conversations, events, messages
 from shared.events import (
+    PRIVACY_RECORDS,
     DeliveryStatusChanged,
     Event,
     MessageReceived,
@@ -179,6 +180,8 @@ def conversation_totals(events_: Iterable[Event]) -> list[dict[str, Any]]:
     """One `audit.conversations` delta per conversation, sorted by conversation id."""
     totals: dict[str, dict[str, Any]] = {}
     for event in events_:
+        if event.conversation == PRIVACY_RECORDS:  # erasure and retention records belong to no conversation
+            continue
         at: datetime = event.occurred_at
         row = totals.setdefault(event.conversation, {
             "conversation": event.conversation, "business_number": None, "user_number": None,

@@ -24,17 +24,21 @@ log = get_logger(__name__)
 
 def build_backends(settings: CalendarSettings) -> Backends:
     local = PostgresCalendar(open_engine(settings.database_url, settings.db_pool_size))
+    return Backends(local, build_google(settings))
+
+
+def build_google(settings: CalendarSettings) -> GoogleCalendar | None:
+    """The Google backend, when some owners' calendars are on Google."""
     calendars = settings.owner_calendars
     if not calendars:
-        return Backends(local)
+        return None
     store = CredentialStore.from_file(
         settings.google_credentials, token_uri=settings.google_token_uri, subject=settings.google_subject  # type: ignore[arg-type]
     )
-    google = GoogleCalendar(
+    return GoogleCalendar(
         store, calendars, api_endpoint=settings.google_api_endpoint,
         timeout_s=settings.google_timeout_s, send_invitations=settings.send_invitations,
     )
-    return Backends(local, google)
 
 
 def build_service(settings: CalendarSettings, bus: Bus, backends: Backends) -> CalendarService:

@@ -47,10 +47,22 @@ def _instant(when: dict[str, Any], fallback_zone: str) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(when.get("timeZone") or fallback_zone)).astimezone(UTC)
 
 
-def _stored(item: dict[str, Any], calendar_zone: str = "UTC") -> StoredEvent:
+def _day(moment: datetime, zone_name: str) -> dict[str, str]:
+    """An all-day boundary: the date (midnight in the event's zone)."""
+    return {"date": moment.astimezone(ZoneInfo(zone_name)).date().isoformat(), "timeZone": zone_name}
+
+
+def _rule(item: dict[str, Any]) -> str | None:
+    return next((line.removeprefix("RRULE:") for line in item.get("recurrence", ()) if line.startswith("RRULE:")), None)
+
+
+def _stored(item: dict[str, Any], calendar_zone: str = "UTC", rules: dict[str, str | None] | None = None) -> StoredEvent:
+    """An event, or one occurrence of a repeating one (then under its series id, as locally)."""
     zone_name = item["start"].get("timeZone") or calendar_zone
+    series = item.get("recurringEventId")
     return StoredEvent(
-        event_id=item["id"], summary=item.get("summary", ""),
+        event_id=series or item["id"], summary=item.get("summary", ""),
+        all_day="date" in item["start"], recurrence=(rules or {}).get(series) if series else _rule(item),
         start=_instant(item["start"], zone_name), end=_instant(item["end"], zone_name),
         time_zone=zone_name, description=item.get("description"), location=item.get("location"),
         attendees=tuple(a["email"] for a in item.get("attendees", ()) if "email" in a),
@@ -106,9 +118,11 @@ class GoogleCalendar:
     # --- the port ----------------------------------------------------------------------
 
     async def create(self, owner: str, event: NewEvent) -> Created:
+        edge = _day if event.all_day else _when
         body = {
             "id": event.event_id, "summary": event.summary,
-            "start": _when(event.start, event.time_zone), "end": _when(event.end, event.time_zone),
+            "start": edge(event.start, event.time_zone), "end": edge(event.end, event.time_zone),
+            **({"recurrence": [f"RRULE:{event.recurrence}"]} if event.recurrence else {}),
             **({"description": event.description} if event.description else {}),
             **({"location": event.location} if event.location else {}),
             **({"attendees": [{"email": email} for email in event.attendees]} if event.attendees else {}),
@@ -147,10 +161,17 @@ class GoogleCalendar:
 
             page = await self._call(list_page)
             zone_name = page.get("timeZone") or "UTC"
-            found += [_stored(item, zone_name) for item in page.get("items", ()) if item.get("status") != "cancelled"]
+            items = [item for item in page.get("items", ()) if item.get("status") != "cancelled"]
+            rules = await self._rules(owner, {item["recurringEventId"] for item in items if "recurringEventId" in item})
+            found += [_stored(item, zone_name, rules) for item in items]
             token = page.get("nextPageToken")
             if len(found) > limit or not token:
                 return Page(found[:limit], truncated=len(found) > limit or bool(token))
+
+    async def _rules(self, owner: str, series: set[str]) -> dict[str, str | None]:
+        """The repeat rule of each series (expanded occurrences do not carry it)."""
+        found = await asyncio.gather(*(self.get(owner, event_id) for event_id in sorted(series)))
+        return {event.event_id: event.recurrence for event in found}
 
     async def update(self, owner: str, event_id: str, changes: EventChanges, if_revision: str | None) -> StoredEvent:
         body: dict[str, Any] = {

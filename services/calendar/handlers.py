@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.calendar.announce import announce
@@ -75,7 +75,7 @@ def entry(event: StoredEvent, wall_zone: ZoneInfo) -> CalendarEntry:
         event_id=event.event_id, summary=event.summary,
         start=event.start.astimezone(wall_zone), end=event.end.astimezone(wall_zone),
         time_zone=event.time_zone, description=event.description, location=event.location,
-        attendees=event.attendees, revision=event.revision,
+        attendees=event.attendees, revision=event.revision, all_day=event.all_day, recurrence=event.recurrence,
     )
 
 
@@ -123,16 +123,32 @@ async def overlaps_and_announce(
     return overlaps
 
 
+def whole_days(request: CreateEvent, event_zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """An all-day event's bounds: midnight of the start's date to midnight after its last day
+    (the end's date, or as many days as `duration_minutes` covers, at least one)."""
+    first = (request.start.astimezone(event_zone) if request.start.tzinfo else request.start).date()
+    if request.end is not None:
+        last_end = request.end.astimezone(event_zone) if request.end.tzinfo else request.end
+        days = max(1, (last_end.date() - first).days + (1 if last_end.time() != time() else 0))
+    else:
+        days = max(1, -(-request.duration_minutes // (24 * 60)))
+    start = datetime.combine(first, time(), event_zone)
+    return start.astimezone(UTC), datetime.combine(first + timedelta(days=days), time(), event_zone).astimezone(UTC)
+
+
 async def create_event(request: CreateEvent, deps: Calendar) -> SaveResult:
     who = caller(request, deps)
     event_zone = zone(request.event_time_zone) if request.event_time_zone else who.zone
-    start = to_utc(request.start, event_zone)
-    end = to_utc(request.end, event_zone) if request.end else start + timedelta(minutes=request.duration_minutes)
+    if request.all_day:
+        start, end = whole_days(request, event_zone)
+    else:
+        start = to_utc(request.start, event_zone)
+        end = to_utc(request.end, event_zone) if request.end else start + timedelta(minutes=request.duration_minutes)
     check_range(start, end, deps)
     created = await who.backend.create(who.owner, NewEvent(
         event_id=new_event_id(who.owner, request.request_id), summary=request.summary, start=start, end=end,
         time_zone=event_zone.key, description=request.description, location=request.location,
-        attendees=request.attendees,
+        attendees=request.attendees, all_day=request.all_day, recurrence=request.recurrence,
     ))
     overlaps = await overlaps_and_announce(deps, who, "created", request, created.event)
     return SaveResult(event=entry(created.event, who.zone), overlaps=overlaps)

@@ -18,25 +18,33 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.calendar.ports import Created, EventChanges, NewEvent, Page, StoredEvent
+from services.calendar.recurrence import occurrences
 from services.calendar.tables import events
 from shared.calendar import CalendarError, ErrorCode
 from shared.settings import driver_url
 
 _COLUMNS = (
     events.c.id, events.c.summary, events.c.starts_at, events.c.ends_at, events.c.time_zone,
-    events.c.description, events.c.location, events.c.attendees, events.c.revision,
+    events.c.description, events.c.location, events.c.attendees, events.c.revision, events.c.all_day,
+    events.c.recurrence,
 )
 
 
 # The hot reads are built once: building a statement per call costs more CPU than running it.
 _OVERLAPPING = and_(
-    events.c.owner == bindparam("owner"), events.c.starts_at < bindparam("end"), events.c.ends_at > bindparam("start")
+    events.c.owner == bindparam("owner"), events.c.starts_at < bindparam("end"), events.c.ends_at > bindparam("start"),
+    events.c.recurrence.is_(None),
 )
+# a repeating event may have occurrences in any range after its first: expanded in Python
+_REPEATING = and_(events.c.owner == bindparam("owner"), events.c.starts_at < bindparam("end"),
+                  events.c.recurrence.is_not(None))
 _MATCHING = or_(*(column.ilike(bindparam("pattern")) for column in (
     events.c.summary, events.c.description, events.c.location)))
 _ORDER = (events.c.starts_at, events.c.id)
 _LIST = select(*_COLUMNS).where(_OVERLAPPING).order_by(*_ORDER).limit(bindparam("limit"))
 _LIST_MATCHING = select(*_COLUMNS).where(_OVERLAPPING, _MATCHING).order_by(*_ORDER).limit(bindparam("limit"))
+_SERIES = select(*_COLUMNS).where(_REPEATING).order_by(*_ORDER)
+_SERIES_MATCHING = select(*_COLUMNS).where(_REPEATING, _MATCHING).order_by(*_ORDER)
 _GET = select(*_COLUMNS).where(events.c.id == bindparam("id"), events.c.owner == bindparam("owner"))
 
 
@@ -44,7 +52,8 @@ def _stored(row: Row[*tuple[Any, ...]]) -> StoredEvent:
     return StoredEvent(
         event_id=row.id, summary=row.summary, start=row.starts_at, end=row.ends_at,
         time_zone=row.time_zone, description=row.description, location=row.location,
-        attendees=tuple(row.attendees or ()), revision=str(row.revision),
+        attendees=tuple(row.attendees or ()), revision=str(row.revision), all_day=row.all_day,
+        recurrence=row.recurrence,
     )
 
 
@@ -94,7 +103,8 @@ class PostgresCalendar:
             .values(
                 id=event.event_id, owner=owner, summary=event.summary, description=event.description,
                 location=event.location, starts_at=event.start, ends_at=event.end,
-                time_zone=event.time_zone, attendees=list(event.attendees),
+                time_zone=event.time_zone, attendees=list(event.attendees), all_day=event.all_day,
+                recurrence=event.recurrence,
             )
             .on_conflict_do_nothing(index_elements=[events.c.id])
             .returning(*_COLUMNS)
@@ -122,7 +132,12 @@ class PostgresCalendar:
             values["pattern"] = _like(query)
         async with self._connection() as conn:
             rows = (await conn.execute(statement, values)).all()
-        return Page([_stored(row) for row in rows[:limit]], truncated=len(rows) > limit)
+            series = (await conn.execute(_SERIES_MATCHING if query else _SERIES,
+                                         {k: v for k, v in values.items() if k not in ("limit", "start")})).all()
+        found = [_stored(row) for row in rows]
+        found += [occurrence for row in series for occurrence in occurrences(_stored(row), start, end)]
+        found.sort(key=lambda e: (e.start, e.event_id))
+        return Page(found[:limit], truncated=len(found) > limit)
 
     async def update(self, owner: str, event_id: str, changes: EventChanges, if_revision: str | None) -> StoredEvent:
         values: dict[str, Any] = {

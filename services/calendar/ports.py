@@ -23,6 +23,10 @@ class StoredEvent:
     location: str | None = None
     attendees: tuple[str, ...] = ()
     revision: str = "1"
+    all_day: bool = False
+    recurrence: str | None = None  # RRULE body; `start`/`end` are the first occurrence's
+
+
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class NewEvent:
     description: str | None = None
     location: str | None = None
     attendees: tuple[str, ...] = ()
+    all_day: bool = False
+    recurrence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,8 @@ class CalendarBackend(Protocol):
         ...
 
     async def list(self, owner: str, start: datetime, end: datetime, query: str | None, limit: int) -> Page:
-        """The owner's events overlapping [start, end), by start time."""
+        """The owner's events overlapping [start, end), by start time; a repeating event
+        once per occurrence in the range (same id, the occurrence's start and end)."""
         ...
 
     async def update(self, owner: str, event_id: str, changes: EventChanges, if_revision: str | None) -> StoredEvent:

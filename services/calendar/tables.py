@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -12,7 +13,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -32,8 +35,11 @@ events = Table(
     Column("time_zone", String(64), nullable=False),
     Column("attendees", JSONB, nullable=False, server_default="[]"),
     Column("revision", Integer, nullable=False, server_default="1"),
+    Column("all_day", Boolean, nullable=False, server_default=false()),
+    Column("recurrence", Text),  # an RRULE body; starts_at/ends_at are the first occurrence
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("ends_at > starts_at", name="events_end_after_start"),
     Index("events_owner_starts_at", "owner", "starts_at"),
+    Index("events_owner_repeating", "owner", "starts_at", postgresql_where=text("recurrence IS NOT NULL")),
 )

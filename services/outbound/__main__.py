@@ -40,7 +40,8 @@ async def main(settings: OutboundSettings) -> None:
             max_deliver=settings.max_deliver,
         )
         consumer = PartitionedConsumer(
-            bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy()
+            bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy(),
+            replicas=settings.stream_replicas,
         )
         reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop, deps.pacer))
         # Reminders failing for good stops the worker (it exits non-zero and is restarted),

@@ -8,11 +8,15 @@ Per part, the ledger holds what is known (services/outbound/ledger.py):
    NATS outage no longer sends the part again;
 3. `published:<sid>` once MessageSent is stored.
 
-A part found at `sending` was handed to Twilio by an attempt that died before the answer
-was recorded (the process was killed in that window, or Twilio's answer was lost). The
-emulator, like Twilio, cannot be asked "did you accept this?" by a key of ours, so the
-part is sent again: at least once, counted in
-`switchboard_outbound_sends_total{outcome="resent_unknown"}` (docs/operations.md).
+A part found at `sending:<epoch>` was handed to Twilio by an attempt that died before the
+answer was recorded (the process was killed in that window, or Twilio's answer was lost).
+Twilio takes no idempotency key, so outbound asks its Messages list (this pair of numbers,
+newest first) for a message with exactly this body created since the attempt began: if
+there is one, its SID is recorded and the part is not sent again
+(`switchboard_outbound_sends_total{outcome="reconciled"}`); if not, Twilio never took it
+and it is sent again (`outcome="resent_unknown"`). A list that does not answer is a
+dependency outage: the reply waits. What is left: the same body sent to the same user by
+another reply within the same seconds reads as this part (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Histogram
 
@@ -46,6 +51,7 @@ SEND_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PACED_SECONDS = Counter("switchboard_outbound_paced_seconds_total", "Time spent waiting for a sender's rate")
+RECONCILE_SLACK = timedelta(seconds=2)
 LEDGER_RETRIES = Counter(
     "switchboard_outbound_ledger_retries_total",
     "Failed attempts to record a part Twilio had accepted (NATS away), each retried until it is stored",
@@ -118,10 +124,9 @@ async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound
     for number, body in enumerate(parts, start=1):
         key = (data.reply_id, number)
         outcome = deps.accepted.get(key) or await deps.ledger.get(data.reply_id, number)
+        if outcome is not None and outcome.startswith("sending"):
+            outcome = await _reconcile(deps, event, number, body, outcome)
         if outcome is None or outcome.startswith(("sending", "unsent")):
-            if outcome is not None and outcome.startswith("sending"):
-                SENDS.labels("resent_unknown").inc()
-                log.warning("send_outcome_unknown", part=number, parts=len(parts), reply_id=data.reply_id[:64])
             await deps.ledger.record(data.reply_id, number, f"sending:{time.time():.3f}")
             try:
                 sid = await send_with_retries(deps, data.from_, data.to, body)
@@ -154,6 +159,33 @@ async def deliver_reply(event: ReplyComposed, delivery: Delivery, deps: Outbound
             await deps.ledger.record(data.reply_id, number, f"published:{value}")
         elif state == "failed":
             return
+
+
+async def _reconcile(deps: Outbound, event: ReplyComposed, part: int, body: str, sending: str) -> str:
+    """A part left at `sending:<epoch>`: an attempt handed it to Twilio and died before the
+    answer was recorded. Twilio's Messages list says whether it was accepted: then its SID
+    is recorded (`sent:<sid>`) and nothing is sent again; else the part is sent again."""
+    data = event.data
+    try:
+        started = datetime.fromtimestamp(float(sending.partition(":")[2]), UTC)
+    except ValueError:
+        started = datetime.now(UTC) - timedelta(days=1)
+    try:
+        # Twilio dates have whole seconds; the slack also covers a little clock skew.
+        sid = await deps.twilio.find_sent(data.from_, data.to, body, started - RECONCILE_SLACK)
+    except SendError as exc:
+        if exc.credentials:
+            raise DependencyUnavailable(f"Twilio rejected our credentials (HTTP {exc.status}, code {exc.code})") from exc
+        raise DependencyUnavailable(f"Twilio's Messages list did not answer: {exc}") from exc
+    if sid is None:
+        SENDS.labels("resent_unknown").inc()
+        log.warning("send_outcome_unknown_resending", part=part, reply_id=data.reply_id[:64])
+        return sending
+    SENDS.labels("reconciled").inc()
+    log.info("send_reconciled", part=part, reply_id=data.reply_id[:64])
+    outcome = f"sent:{sid}"
+    await _record_until_stored(deps, data.reply_id, part, outcome)
+    return outcome
 
 
 async def _record_until_stored(deps: Outbound, reply_id: str, part: int, outcome: str) -> None:

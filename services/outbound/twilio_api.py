@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -18,6 +19,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 TWILIO_API = "https://api.twilio.com"
+LOOKBACK = 50  # messages to one user looked through when reconciling a part whose answer was lost
 
 # Codes that mean "this message to this person will not work, whatever we do".
 PERMANENT_CODES = frozenset({
@@ -55,6 +57,11 @@ class MessageSender(Protocol):
 
     async def send(self, from_: str, to: str, body: str, status_callback: str | None) -> str:
         """Send; returns the Twilio message SID or raises `SendError`."""
+        ...
+
+    async def find_sent(self, from_: str, to: str, body: str, since: datetime) -> str | None:
+        """The SID of a message Twilio accepted from `from_` to `to` with exactly `body`,
+        created at or after `since`; None if there is none. Raises `SendError`."""
         ...
 
 
@@ -116,6 +123,24 @@ class TwilioMessages:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False, accepted_maybe=True) from exc
         return message.sid
+
+    async def find_sent(self, from_: str, to: str, body: str, since: datetime) -> str | None:
+        """Twilio's Messages list for this pair, newest first (one page of `LOOKBACK`): a send
+        whose answer was lost shows up there, with its SID."""
+        try:
+            found = await self._client.messages.list_async(
+                from_=_whatsapp(from_), to=_whatsapp(to), limit=LOOKBACK, page_size=LOOKBACK,
+            )
+        except TwilioRestException as exc:
+            credentials = exc.status == 401 or exc.code in CREDENTIAL_CODES
+            raise SendError(exc.msg, exc.code, exc.status, permanent=False, credentials=credentials) from exc
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise SendError(f"{type(exc).__name__}: {exc}", None, None, permanent=False) from exc
+        for message in found:  # newest first: the latest copy of this body wins
+            created = message.date_created
+            if message.body == body and created is not None and created >= since:
+                return message.sid
+        return None
 
     async def close(self) -> None:
         if self._http.session is not None:

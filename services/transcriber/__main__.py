@@ -28,7 +28,7 @@ def build_engine(settings: TranscriberSettings) -> SpeechEngine:
     if settings.model_path is not None:
         path, name = settings.model_path, settings.model_path.name
     else:
-        path, name = bundled_model()
+        path, name = bundled_model(settings.model, settings.model_cache)  # base: joined into the cache once
     return LocalWhisper(path, name, settings.whisper_options())
 
 
@@ -54,7 +54,8 @@ async def main(settings: TranscriberSettings) -> None:
             deps = Transcriber(JetStreamEventLog(bus), VoicePipeline(downloader, engine, settings.max_audio_s), settings.max_deliver)
             consumer = PartitionedConsumer(
                 bus, "transcriber", "received", functools.partial(transcribe_message, deps=deps),
-                settings.ack_policy(),
+                settings.ack_policy(), replicas=settings.stream_replicas,
+                healthy=lambda: bus.connected and engine.ready,
             )
             await consumer.run(stop)
         finally:

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from services.transcriber.download import DownloadLimits
 from services.transcriber.engines.local import WhisperOptions
+from services.transcriber.guard import Guard
 from services.transcriber.media_policy import TWILIO_MEDIA_HOSTS, MediaPolicy
 from shared.settings import WorkerSettings
 
@@ -20,8 +21,14 @@ class TranscriberSettings(WorkerSettings):
     health_port: int = Field(8086, alias="HEALTH_PORT", ge=0, le=65535)
     engine: Literal["local", "openai"] = Field("local", alias="TRANSCRIBER_ENGINE")
 
-    # local engine
+    # local engine: a shipped model by name (see docs/benchmarks.md for how the default was
+    # chosen), or any CTranslate2 Whisper model directory
+    model: Literal["base", "tiny.en"] = Field("base", alias="TRANSCRIBER_MODEL")
+    model_cache: Path | None = Field(None, alias="TRANSCRIBER_MODEL_CACHE")
     model_path: Path | None = Field(None, alias="TRANSCRIBER_MODEL_PATH")
+    languages: str = Field("en,es", alias="TRANSCRIBER_LANGUAGES")
+    min_language_probability: float = Field(0.4, alias="TRANSCRIBER_MIN_LANGUAGE_PROBABILITY", ge=0, le=1)
+    min_avg_logprob: float = Field(-1.0, alias="TRANSCRIBER_MIN_AVG_LOGPROB", le=0)
     beam_size: int = Field(1, alias="TRANSCRIBER_BEAM_SIZE", ge=1, le=10)
     vad_filter: bool = Field(False, alias="TRANSCRIBER_VAD")
     cpu_threads: int = Field(0, alias="TRANSCRIBER_CPU_THREADS", ge=0, le=64)
@@ -91,4 +98,6 @@ class TranscriberSettings(WorkerSettings):
         )
 
     def whisper_options(self) -> WhisperOptions:
-        return WhisperOptions(self.beam_size, self.vad_filter, self.cpu_threads, self.whisper_workers)
+        guard = Guard(min_avg_logprob=self.min_avg_logprob, min_language_probability=self.min_language_probability,
+                      languages=frozenset(x.strip() for x in self.languages.split(",") if x.strip()))
+        return WhisperOptions(self.beam_size, self.vad_filter, guard, self.cpu_threads, self.whisper_workers)

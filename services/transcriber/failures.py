@@ -39,6 +39,12 @@ class NoSpeech(MediaFailure):
     code = "no_speech"
 
 
+class Unclear(MediaFailure):
+    """Whisper produced words it was not sure of (likely hallucinated): never acted on."""
+
+    code = "unclear"
+
+
 class MediaRefused(MediaFailure):
     """The URL is not one we fetch: wrong scheme, host not allowed, or a private address."""
 
@@ -59,6 +65,7 @@ POLITE_REPLIES: dict[str, str] = {
     UnsupportedType.code: "I can't play that kind of audio file. Could you send it as a voice note, or type it?",
     CorruptAudio.code: "I couldn't play that voice note. Could you try recording it again, or type it?",
     NoSpeech.code: "I couldn't hear any words in that voice note. Could you try again, or type it?",
+    Unclear.code: "I couldn't make that out, could you type it?",
     MediaRefused.code: "I couldn't open that voice note. Could you send it again, or type it?",
     DownloadFailed.code: "I couldn't fetch that voice note. Could you send it again, or type it?",
     EngineUnavailable.code: "I couldn't transcribe your voice note just now. Could you type it, or try again in a little while?",

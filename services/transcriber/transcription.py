@@ -108,4 +108,6 @@ async def text_of(message: MessageReceivedData, voice: VoicePipeline, last_attem
         to=message.to,
         failure_code=first_failure.code if first_failure else None,
         failure_reply=polite_reply(first_failure.code) if first_failure else None,
+        confidence=min((t.confidence for t in transcripts if t.confidence is not None), default=None),
+        language_probability=next((t.language_probability for t in transcripts if t.language_probability), None),
     )

@@ -90,7 +90,27 @@ class Emulator:
             task = asyncio.create_task(self.sender.status_callbacks(message, callback))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+        if fault is not None and fault.kind == "slow_answer":
+            await asyncio.sleep(fault.latency_ms / 1000)
         return JSONResponse(self._resource(message), status_code=201)
+
+    async def list_messages(self, request: Request) -> Response:
+        """Twilio's Messages list, newest first, filtered by `To` and `From`; one page of
+        `PageSize` (50 by default, at most 1000), as the `twilio` library reads it."""
+        self.check_account(request)
+        query = request.query_params
+        try:
+            size = min(max(int(query.get("PageSize", "50")), 1), 1000)
+        except ValueError:
+            raise TwilioError(400, 20001, "PageSize must be a number") from None
+        found = [m for m in reversed(self.state.messages)
+                 if query.get("To", m["to"]) == m["to"] and query.get("From", m["from"]) == m["from"]]
+        uri = f"/2010-04-01/Accounts/{self.state.account_sid}/Messages.json?PageSize={size}&Page=0"
+        return JSONResponse({
+            "messages": [self._resource(m) for m in found[:size]], "page": 0, "page_size": size, "start": 0,
+            "end": max(0, min(size, len(found)) - 1), "uri": uri, "first_page_uri": uri,
+            "next_page_uri": None, "previous_page_uri": None,
+        })
 
     def _validated(self, form: dict[str, str]) -> dict[str, Any]:
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
@@ -232,6 +252,7 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
     base = "/2010-04-01/Accounts/{account}"
     routes = [
         Route(f"{base}/Messages.json", guarded(emulator.create_message), methods=["POST"]),
+        Route(f"{base}/Messages.json", guarded(emulator.list_messages), methods=["GET"]),
         Route(f"{base}/Messages/{{sid}}.json", guarded(emulator.fetch_message), methods=["GET"]),
         Route(f"{base}/Messages/{{message}}/Media/{{media}}", guarded(emulator.media), methods=["GET"]),
         Route("/_sandbox/faults", guarded(emulator.control_faults), methods=["POST"]),

@@ -14,7 +14,9 @@ from typing import Any, Literal
 from switchboard.sandbox.window import WhatsAppRules
 
 FaultKind = Literal["429", "500", "latency", "63016"]
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "latency", "63016")
+# latency: wait before accepting; slow_answer: accept, then wait before answering (a client
+# that dies meanwhile never learns the SID of a message Twilio did take).
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "latency", "slow_answer", "63016")
 
 
 def new_sid(prefix: str) -> str:

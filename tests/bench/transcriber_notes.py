@@ -56,9 +56,10 @@ def _encode(samples: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def build_note(seconds: float) -> BenchNote:
-    """A note of `seconds` seconds: the spoken fixtures in turn, cut at the target length."""
-    notes = {k: v for k, v in json.loads((VOICE / "notes.json").read_text()).items() if v["key_words"]}
+def build_note(seconds: float, language: str = "en") -> BenchNote:
+    """A note of `seconds` seconds: the spoken fixtures in `language` in turn, cut at the target length."""
+    notes = {k: v for k, v in json.loads((VOICE / "notes.json").read_text()).items()
+             if v["key_words"] and v.get("language", "en") == language}
     clips = [(_decode(VOICE / name), tuple(note["key_words"])) for name, note in sorted(notes.items())]
     pieces, key_words, total, index = [], [], 0, 0
     target = int(seconds * RATE)

@@ -35,14 +35,16 @@ async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> 
     raise AssertionError("the transcriber never became ready")
 
 
-async def test_the_process_transcribes_in_sandbox_mode_and_stops_on_sigterm(bus, nats_server):
+async def test_the_process_transcribes_in_sandbox_mode_and_stops_on_sigterm(bus, nats_server, tmp_path):
     async with TwilioEmulator(SID, TOKEN) as emulator:
         health = free_port()
         env = {
             **os.environ, "NATS_URL": nats_server.url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
             "TWILIO_API_BASE_URL": emulator.url, "HEALTH_PORT": str(health), "LOG_LEVEL": "warning",
+            "TRANSCRIBER_MODEL_CACHE": str(tmp_path),  # the default base model is assembled here
         }
         env.pop("TRANSCRIBER_ENGINE", None)
+        env.pop("TRANSCRIBER_MODEL", None)
         proc = subprocess.Popen([sys.executable, "-m", "services.transcriber"], env=env)
         try:
             await wait_ready(health, proc)
@@ -50,7 +52,7 @@ async def test_the_process_transcribes_in_sandbox_mode_and_stops_on_sigterm(bus,
             event = received("+34600111222", media=[(emulator.url + path, "audio/ogg")])
             await bus.publish(event, msg_id=event.data.message_sid)
             (text,) = await wait_for_texts(bus, 1, timeout=60)
-            assert text.data.engine == "local:tiny.en" and text.data.failure is None
+            assert text.data.engine == "local:base" and text.data.failure is None and text.data.language == "en"
             assert len(heard(text.data.text, ["remind", "call", "sister", "friday"])) >= 3
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, 30) == 0

@@ -5,7 +5,8 @@ It speaks the real wire format for the few endpoints Switchboard uses, so the re
 `api_endpoint` at `.api_endpoint` and the token URI at `.token_uri`):
 
 - `POST/GET /calendar/v3/calendars/{calendarId}/events` (insert, list with timeMin,
-  timeMax, q, maxResults, pageToken, singleEvents, orderBy)
+  timeMax, q, maxResults, pageToken, singleEvents, orderBy); repeating events (`recurrence`
+  RRULE lines) expand into instances with `singleEvents=true`; all-day events use `date`
 - `GET/PATCH/DELETE /calendar/v3/calendars/{calendarId}/events/{eventId}` (If-Match)
 - `POST /token` (grant types refresh_token, authorization_code, jwt-bearer)
 
@@ -24,6 +25,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
 
 _EVENT_PATH = re.compile(r"^/calendar/v3/calendars/([^/]+)/events(?:/([^/]+))?$")
 
@@ -41,10 +45,35 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _instant(when: dict[str, Any]) -> datetime:
+def _instant(when: dict[str, Any], zone: str = "UTC") -> datetime:
     if "dateTime" in when:
         return datetime.fromisoformat(when["dateTime"].replace("Z", "+00:00"))
-    return datetime.fromisoformat(when["date"]).replace(tzinfo=UTC)
+    return datetime.fromisoformat(when["date"]).replace(tzinfo=ZoneInfo(when.get("timeZone") or zone))
+
+
+def _instances(event: dict[str, Any], low: datetime | None, high: datetime | None) -> list[dict[str, Any]]:
+    """A repeating event's occurrences in [low, high), as `singleEvents=true` lists them."""
+    rule = next((r.removeprefix("RRULE:") for r in event.get("recurrence", ()) if r.startswith("RRULE:")), None)
+    if rule is None:
+        return [event]
+    zone = ZoneInfo(event["start"].get("timeZone") or "UTC")
+    start, end = _instant(event["start"]), _instant(event["end"])
+    first = start.astimezone(zone).replace(tzinfo=None)
+    found = []
+    for wall in rrulestr(rule, dtstart=first).xafter(((low or start) - (end - start)).astimezone(zone).replace(tzinfo=None),
+                                                        count=500, inc=True):
+        begins = wall.replace(tzinfo=zone)
+        if high is not None and begins >= high:
+            break
+        if low is not None and begins + (end - start) <= low:
+            continue
+        stamp = begins.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        edge = (lambda m: {"date": m.date().isoformat()}) if "date" in event["start"] else \
+            (lambda m: {"dateTime": m.isoformat(), "timeZone": zone.key})
+        found.append({**{k: v for k, v in event.items() if k != "recurrence"}, "id": f"{event['id']}_{stamp}",
+                      "recurringEventId": event["id"], "originalStartTime": edge(begins),
+                      "start": edge(begins), "end": edge(begins + (end - start))})
+    return found
 
 
 class FakeGoogleCalendar:
@@ -184,11 +213,14 @@ class FakeGoogleCalendar:
         if low and high and high <= low:
             raise GoogleError(400, "timeRangeEmpty", "The specified time range is empty.")
         text = one.get("q", "").lower()
+        zone = self.calendar_zones.get(calendar_id, "UTC")
+        single = one.get("singleEvents") == "true"
+        expanded = [i for e in events.values() for i in (_instances(e, low, high) if single else [e])]
         matching = sorted(
-            (e for e in events.values() if e["status"] != "cancelled"
-             and (low is None or _instant(e["end"]) > low) and (high is None or _instant(e["start"]) < high)
+            (e for e in expanded if e["status"] != "cancelled"
+             and (low is None or _instant(e["end"], zone) > low) and (high is None or _instant(e["start"], zone) < high)
              and text in " ".join(e.get(k, "") for k in ("summary", "description", "location")).lower()),
-            key=lambda e: (_instant(e["start"]), e["id"]),
+            key=lambda e: (_instant(e["start"], zone), e["id"]),
         )
         offset, size = int(one.get("pageToken", "0")), min(int(one.get("maxResults", "250")), 2500)
         page: dict[str, Any] = {

@@ -6,6 +6,7 @@ It accepts every message unless told to fail the next sends, and keeps what it a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from services.outbound.twilio_api import SendError
 
@@ -13,6 +14,7 @@ from services.outbound.twilio_api import SendError
 @dataclass
 class FakeTwilio:
     sent: list[tuple[str, str, str]] = field(default_factory=list)  # (from, to, body) accepted, in order
+    created: list[datetime] = field(default_factory=list)  # when each was accepted
     attempts: int = 0
     failures: list[SendError] = field(default_factory=list)  # raised by the next sends, first first
 
@@ -24,7 +26,14 @@ class FakeTwilio:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((from_, to, body))
+        self.created.append(datetime.now(UTC))
         return f"SM{len(self.sent):032d}"
+
+    async def find_sent(self, from_: str, to: str, body: str, since: datetime) -> str | None:
+        for index in range(len(self.sent) - 1, -1, -1):
+            if self.sent[index] == (from_, to, body) and self.created[index] >= since:
+                return f"SM{index + 1:032d}"
+        return None
 
 
 def transient(status: int = 503) -> SendError:

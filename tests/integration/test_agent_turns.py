@@ -71,7 +71,7 @@ async def test_the_offline_model_creates_lists_moves_and_cancels_through_the_cal
             return seen.of(ReplyComposed)[-1].data.text
 
         created = await say("Schedule lunch with Ana tomorrow at 1")
-        assert "“Lunch with Ana” is in your calendar" in created and "13:00–14:00 (Europe/Madrid)" in created
+        assert "“Lunch with Ana” is in your calendar" in created and "13:00–14:00" in created
         moved = await say("move it to 2")
         assert "is now" in moved and "14:00–15:00" in moved
         listed = await say("What do I have tomorrow?")

@@ -28,7 +28,7 @@ async def fetch(database_url: str, sql: str) -> list[asyncpg.Record]:
 async def test_replicas_starting_together_migrate_once(database_url):
     await asyncio.gather(*(migrate(database_url) for _ in range(3)))
     await migrate_from_package(database_url)  # where `switchboard up` finds it
-    assert [tuple(r) for r in await fetch(database_url, "SELECT version_num FROM audit.alembic_version")] == [("0002",)]
+    assert [tuple(r) for r in await fetch(database_url, "SELECT version_num FROM audit.alembic_version")] == [("0003",)]
     tables = await fetch(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'audit' ORDER BY 1")
     assert [r[0] for r in tables] == ["alembic_version", "conversations", "events", "messages"]
 
@@ -80,5 +80,16 @@ async def test_the_event_record_is_append_only(database_url):
             await connection.execute("UPDATE audit.events SET type = 'other'")
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await connection.execute("DELETE FROM audit.events")
+        async with connection.transaction():  # an erasure or retention sweep says why (services/audit/privacy.py)
+            await connection.execute("SET LOCAL audit.allow_delete = 'erasure'")
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await connection.execute("UPDATE audit.events SET type = 'other'")
+        async with connection.transaction():
+            await connection.execute("SET LOCAL audit.allow_delete = 'whatever'")
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await connection.execute("DELETE FROM audit.events")
+        async with connection.transaction():
+            await connection.execute("SET LOCAL audit.allow_delete = 'retention'")
+            assert await connection.execute("DELETE FROM audit.events") == "DELETE 1"
     finally:
         await connection.close()

@@ -201,3 +201,37 @@ async def test_bad_requests_get_a_clear_code(rig):
     error = await failure(rig.client.list(ListEvents(**rig.who(OWNER_A), time_zone="Mars/Olympus",
                                                       start=f"{DAY}T00:00", end=f"{DAY}T23:00")))
     assert error.code == ErrorCode.INVALID_REQUEST and "Mars/Olympus" in error.message
+
+
+async def test_all_day_events_span_whole_days_in_the_owners_zone(rig):
+    birthday = (await rig.client.create(CreateEvent(**rig.who(OWNER_A), summary="Ana's birthday", start=f"{DAY}T00:00",
+                                                    all_day=True))).event
+    assert birthday.all_day and birthday.start.isoformat() == "2026-12-01T00:00:00+01:00"
+    assert birthday.end.isoformat() == "2026-12-02T00:00:00+01:00"
+    trip = (await rig.client.create(CreateEvent(**rig.who(OWNER_A), summary="Trip", start="2026-12-03T10:00",
+                                                duration_minutes=3 * 24 * 60, all_day=True))).event
+    assert (trip.start.isoformat(), trip.end.isoformat()) == ("2026-12-03T00:00:00+01:00", "2026-12-06T00:00:00+01:00")
+    got = await rig.client.get(GetEvent(**rig.who(OWNER_A), event_id=birthday.event_id))
+    assert got.all_day and got.start == birthday.start and got.end == birthday.end
+    day = await listing(rig, f"{DAY}T12:00", f"{DAY}T13:00")
+    assert [(e.summary, e.all_day) for e in day.events] == [("Ana's birthday", True)]
+
+
+async def test_a_repeating_event_lists_once_per_occurrence_under_one_id(rig):
+    standup = (await create(rig, f"{DAY}T09:00", f"{DAY}T09:30", summary="Standup",
+                            recurrence="FREQ=WEEKLY;BYDAY=TU,TH")).event
+    assert standup.recurrence == "FREQ=WEEKLY;BYDAY=TU,TH"
+    weeks = await listing(rig, "2026-11-30T00:00", "2026-12-14T00:00")
+    assert [e.start.isoformat() for e in weeks.events] == [
+        "2026-12-01T09:00:00+01:00", "2026-12-03T09:00:00+01:00", "2026-12-08T09:00:00+01:00",
+        "2026-12-10T09:00:00+01:00"]
+    assert {e.event_id for e in weeks.events} == {standup.event_id}
+    assert all(e.recurrence == standup.recurrence and e.end - e.start == timedelta(minutes=30) for e in weeks.events)
+    later = await listing(rig, "2027-03-01T00:00", "2027-03-03T00:00")  # months later
+    assert [e.start.isoformat() for e in later.events] == ["2027-03-02T09:00:00+01:00"]
+    summer = await listing(rig, "2027-06-01T00:00", "2027-06-02T00:00")  # the wall clock holds across DST
+    assert [e.start.isoformat() for e in summer.events] == ["2027-06-01T09:00:00+02:00"]
+    assert [e.summary for e in (await listing(rig, "2026-12-07T00:00", "2026-12-09T00:00", query="stand")).events] == [
+        "Standup"]
+    await rig.client.delete(DeleteEvent(**rig.who(OWNER_A), event_id=standup.event_id))
+    assert (await listing(rig, "2026-11-30T00:00", "2026-12-14T00:00")).events == ()

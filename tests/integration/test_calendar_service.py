@@ -33,7 +33,7 @@ async def test_migrations_are_repeatable_concurrent_and_match_the_tables(databas
     await migrate(database_url)
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval("SELECT version_num FROM calendar.alembic_version") == "0001"
+        assert await conn.fetchval("SELECT version_num FROM calendar.alembic_version") == "0002"
         assert await conn.fetchval("SELECT to_regclass('public.alembic_version')") is None
     finally:
         await conn.close()

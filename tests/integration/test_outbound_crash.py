@@ -94,10 +94,12 @@ def metric_value(port: int, name: str, labels: str) -> float:
                if line.startswith(f"{name}{{") and labels in line)
 
 
-async def test_killed_while_twilio_holds_the_request_the_part_is_resent_and_counted(bus, nats_server):
-    """The one window left (docs/operations.md): the process dies after handing a part to
-    Twilio and before recording Twilio's answer. The part is sent again (at least once, never
-    lost), and the resend is counted as `resent_unknown`, so the window is measured."""
+async def test_killed_while_twilio_holds_the_request_the_part_goes_out_once(bus, nats_server):
+    """The process dies after handing a part to Twilio and before Twilio answered (here
+    Twilio is slow to *accept*). On restart the part's outcome is unknown (`sending`):
+    outbound asks Twilio's Messages list. Whether or not Twilio had taken the first request
+    (the emulator may drop a request whose client hung up, real Twilio may not), the user
+    gets the part exactly once, and the check is counted."""
     event = ReplyComposed(
         conversation=conversation_id(BUSINESS, USER),
         data=ReplyComposedData(reply_id="reply-crash-2", in_reply_to=("SM2",), from_=BUSINESS, to=USER,
@@ -128,12 +130,61 @@ async def test_killed_while_twilio_holds_the_request_the_part_is_resent_and_coun
 
             await wait_for(recorded, timeout=60)  # the unacknowledged reply comes back after ack_wait
             resent = metric_value(port, "switchboard_outbound_sends_total", 'outcome="resent_unknown"')
+            reconciled = metric_value(port, "switchboard_outbound_sends_total", 'outcome="reconciled"')
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(20) == 0
         bodies = [m["body"] for m in emulator.sent_to(USER)]
-    assert resent == 1  # measured: the part's outcome was unknown and it was sent again
-    # Whether the user got it twice depends on whether Twilio finished accepting the first
-    # request: the emulator drops a request whose client hung up during its latency (1 copy);
-    # real Twilio may have accepted it (2 copies). Either way nothing is lost.
-    assert bodies[-1] == "sent in the window" and len(bodies) in (1, 2)
+    assert resent + reconciled == 1  # the part's outcome was unknown, and was checked
+    assert bodies == ["sent in the window"]
+
+
+async def test_killed_after_twilio_accepted_but_before_its_answer_the_part_is_not_sent_again(bus, nats_server):
+    """The window of guarantee 4: Twilio accepted the part, the process was killed before the
+    answer came back, so nothing recorded the SID. On restart outbound finds the message in
+    Twilio's Messages list, records its SID and publishes MessageSent: no second copy."""
+    event = ReplyComposed(
+        conversation=conversation_id(BUSINESS, USER),
+        data=ReplyComposedData(reply_id="reply-crash-3", in_reply_to=("SM3",), from_=BUSINESS, to=USER,
+                               text="accepted, answer lost", model="test"),
+    )
+    async with TwilioEmulator(SID, TOKEN) as emulator:
+        emulator.inject("slow_answer", count=1, latency_ms=30_000)  # accepted at once, answered much later
+        first = start_outbound(nats_server.url, emulator.url)
+        try:
+            await bus.publish(event, msg_id="reply:crash-3")
+
+            async def twilio_accepted_it() -> bool:
+                return len(emulator.sent_to(USER)) == 1
+
+            await wait_for(twilio_accepted_it, timeout=30)
+            first.send_signal(signal.SIGKILL)  # Twilio has it; the process never learns its SID
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        assert await sent_parts(bus) == []  # the fault fired: accepted, not recorded
+        [accepted] = emulator.sent_to(USER)
+
+        port = free_port()
+        second = start_outbound(nats_server.url, emulator.url, port)
+        try:
+            async def recorded() -> bool:
+                return await sent_parts(bus) == [1]
+
+            await wait_for(recorded, timeout=60)
+            reconciled = metric_value(port, "switchboard_outbound_sends_total", 'outcome="reconciled"')
+            resent = metric_value(port, "switchboard_outbound_sends_total", 'outcome="resent_unknown"')
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(20) == 0
+        sent_events = [e for e in await _events(bus) if isinstance(e, MessageSent)]
+        bodies = [m["body"] for m in emulator.sent_to(USER)]
+    assert (reconciled, resent) == (1, 0)
+    assert bodies == ["accepted, answer lost"]  # exactly once
+    assert [e.data.twilio_sid for e in sent_events] == [accepted["sid"]]  # audit has the copy the user got
+
+
+async def _events(bus) -> list:
+    info = await bus.js.stream_info(bus.stream)
+    return [decode((await bus.js.get_msg(bus.stream, s)).data) for s in range(1, info.state.last_seq + 1)]

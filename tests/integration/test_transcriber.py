@@ -39,7 +39,7 @@ from tests.transcriber_rig import (  # noqa: F401 - fixtures
 )
 from tests.waiting import scaled
 
-SPOKEN = [name for name, note in NOTES.items() if note["key_words"]]
+SPOKEN = [name for name, note in NOTES.items() if note["key_words"] and note.get("language", "en") == "en"]
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage, Tool
 from pydantic import ValidationError
 
 from services.agent.config import AgentSettings
-from services.agent.context import SUMMARY_HEADER, compact, select_context, tokens, units
+from services.agent.context import SUMMARY_HEADER, compact, select_context, shorten_result, tokens, units
 from services.agent.replies import FALLBACK, clean_reply
 from services.agent.tools.calendar import build_calendar_tools
 from services.agent.tools.clock import build_clock_tools
@@ -51,6 +51,32 @@ def test_a_tool_call_left_without_a_result_is_answered_before_it_is_sent():
 def test_a_burst_longer_than_the_budget_keeps_its_newest_words():
     sent = select_context([HumanMessage("a " * 5000 + "the end", id="in-1")], "in-1", budget=400)
     assert tokens(sent) <= 400 and sent[0].content.endswith("the end")
+
+
+def test_the_newest_tool_round_of_the_turn_is_sent_whole_with_its_results_shortened_when_too_big():
+    """A burst of 25 bookings in a busy hour: every result lists many overlaps. Dropping the
+    round (as before) made the model ask for all 25 again, six rounds, then "ask again"."""
+    busy = [{"event_id": f"e{k}", "summary": f"meeting {k}", "when": "Tue 01 Dec 2026, 09:00–10:00"} for k in range(30)]
+    calls = [{"name": "create_event", "args": {"summary": f"item {n}"}, "id": f"c{n}", "type": "tool_call"}
+             for n in range(25)]
+    results = [ToolMessage(json.dumps({"created": {"event_id": f"n{n}", "summary": f"item {n}", "when": "Tue",
+                                                   "time_zone": "UTC"}, "overlaps": busy}),
+                           tool_call_id=f"c{n}", id=f"t{n}") for n in range(25)]
+    history = [HumanMessage(f"schedule item {n}", id=f"in-{n}") for n in range(25)]
+    history += [AIMessage("", tool_calls=calls, id="round1"), *results]
+    sent = select_context(history, "in-0", budget=2000)
+    sent_results = [m for m in sent if isinstance(m, ToolMessage)]
+    assert [m.tool_call_id for m in sent_results] == [f"c{n}" for n in range(25)]
+    for n, m in enumerate(sent_results):
+        data = json.loads(m.content)  # still JSON
+        assert data["created"]["summary"] == f"item {n}"
+        assert data["overlaps_left_out"] == len(busy) - len(data["overlaps"]) > 0
+
+
+def test_a_shortened_result_that_is_not_json_is_cut_at_the_end():
+    assert shorten_result("x" * 1000, 100) == "x" * 93 + " [cut]"
+    assert json.loads(shorten_result(json.dumps({"events": list(range(200)), "truncated": False}), 80)) == {
+        "events": [0, 1, 2, 3, 4], "truncated": False, "events_left_out": 195}
 
 
 def test_compaction_removes_whole_old_turns_and_folds_them_into_a_bounded_summary():

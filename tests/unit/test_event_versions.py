@@ -71,10 +71,11 @@ def test_every_version_up_to_the_current_one_is_known_and_upcast(event_type: str
         assert (event_type, old) in ev._UPCASTERS, f"{event_type} v{old} has no upcaster to v{old + 1}"
 
 
-def test_message_transcribed_v1_as_first_published_decodes_as_v2():
+def test_message_transcribed_v1_as_first_published_decodes_as_the_current_version():
     ev.MessageTranscribedV1.model_validate(V1_AS_FIRST_PUBLISHED)  # it really is a v1 payload
     event = decode(json.dumps(V1_AS_FIRST_PUBLISHED))
-    assert isinstance(event, ev.MessageTranscribed) and event.version == 2
+    assert isinstance(event, ev.MessageTranscribed) and event.version == 3
+    assert (event.data.confidence, event.data.language_probability) == (None, None)
     assert event.data.text == "hola" and event.data.duration_s == 2.5 and event.data.language == "es"
     assert (event.data.from_, event.data.to, event.data.failure_code, event.data.failure_reply) == (None,) * 4
     assert event.id == V1_AS_FIRST_PUBLISHED["id"] and event.causation_id == "01JDXRECEIVED"
@@ -85,7 +86,7 @@ def test_v1_written_while_it_was_changed_in_place_keeps_its_extra_fields():
     raw["data"].update({"from": "+34600111222", "to": "+14155238886", "failure_code": "no_speech",
                         "failure_reply": "I couldn't hear anything."})
     event = decode(raw)
-    assert event.version == 2
+    assert event.version == 3
     assert (event.data.from_, event.data.to, event.data.failure_code) == ("+34600111222", "+14155238886", "no_speech")
 
 
@@ -97,9 +98,21 @@ def test_the_v1_to_v2_upcaster_is_pure():
     assert first["version"] == 2 and set(first["data"]) >= {"from", "to", "failure_code", "failure_reply"}
 
 
+def test_message_transcribed_v2_decodes_as_v3_and_the_upcaster_is_pure():
+    v2 = ev.upcast_message_transcribed_v1(json.loads(json.dumps(V1_AS_FIRST_PUBLISHED)))
+    v2["data"].update({"from": "+34600111222", "to": "+14155238886"})
+    ev.MessageTranscribedV2.model_validate(v2)  # a v2 payload as published
+    before = json.loads(json.dumps(v2))
+    third = ev.upcast_message_transcribed_v2(before)
+    assert before == v2 and third == ev.upcast_message_transcribed_v2(before)
+    assert third["version"] == 3 and (third["data"]["confidence"], third["data"]["language_probability"]) == (None, None)
+    event = decode(v2)
+    assert event.version == 3 and event.data.from_ == "+34600111222" and event.data.confidence is None
+
+
 def test_a_version_newer_than_this_code_knows_is_refused_clearly():
-    raw = {**V1_AS_FIRST_PUBLISHED, "version": 3}
-    with pytest.raises(UnknownEvent, match=r"MessageTranscribed v3 is newer than this code knows \(v2\)"):
+    raw = {**V1_AS_FIRST_PUBLISHED, "version": 4}
+    with pytest.raises(UnknownEvent, match=r"MessageTranscribed v4 is newer than this code knows \(v3\)"):
         decode(raw)
     with pytest.raises(UnknownEvent, match="no valid version"):
         decode({**V1_AS_FIRST_PUBLISHED, "version": "2"})
@@ -110,7 +123,7 @@ def test_only_the_current_version_is_ever_written():
     with pytest.raises(ValueError, match="not the current version"):
         old.to_bytes()
     current = decode(V1_AS_FIRST_PUBLISHED)
-    assert json.loads(current.to_bytes())["version"] == 2 == ev.MessageTranscribed.current_version
+    assert json.loads(current.to_bytes())["version"] == 3 == ev.MessageTranscribed.current_version
 
 
 def catalog_rows(markdown: str) -> dict[str, tuple[str, str]]:

@@ -7,6 +7,7 @@ log has, and what a redelivery then does.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -103,6 +104,25 @@ async def test_a_part_twilio_accepted_but_not_announced_is_announced_not_resent(
     await deliver_reply(event, delivery(2), deps)  # the redelivery
     assert [body for _, _, body in twilio.sent] == split_message(LONG_TEXT)  # part 1 went out once
     assert [(s.data.part, s.data.twilio_sid) for s in facts(log, MessageSent)] == [(1, f"SM{1:032d}"), (2, f"SM{2:032d}")]
+
+
+async def test_a_part_left_at_sending_that_twilio_has_is_recorded_from_its_list_not_resent(deps, log, twilio):
+    """A process died after Twilio accepted part 1 and before it learnt the SID."""
+    event = reply("hello there")
+    await twilio.send(BUSINESS, USER, "hello there", None)  # what the dead attempt handed over
+    await deps.ledger.record("r-1", 1, f"sending:{time.time() - 1:.3f}")
+    await deliver_reply(event, delivery(2), deps)
+    assert len(twilio.sent) == 1  # not sent again
+    assert [s.data.twilio_sid for s in facts(log, MessageSent)] == [f"SM{1:032d}"]
+    assert await deps.ledger.get("r-1", 1) == f"published:SM{1:032d}"
+
+
+async def test_a_part_left_at_sending_that_twilio_never_took_is_sent_again(deps, log, twilio):
+    event = reply("hello there")
+    await deps.ledger.record("r-1", 1, "sending:0")
+    await deliver_reply(event, delivery(2), deps)
+    assert twilio.sent == [(BUSINESS, USER, "hello there")]
+    assert len(facts(log, MessageSent)) == 1
 
 
 async def test_a_permanent_error_is_recorded_announced_once_and_never_retried(deps, log, twilio, clock):

