@@ -31,6 +31,12 @@ What each identity may do follows from the code that uses NATS:
   console unsubscribes); it may publish only a retried copy of a dead letter (the kinds
   the ordered stages consume) and the DeadLetterRetried/Discarded records. It may create
   no durable, pull from none and delete nothing.
+- Reminders: the agent and outbound both keep reminders (the `REMINDERS` and
+  `REMINDER_PREFS` buckets) and set timers (publish `timers.set.*.*` in the stream
+  `REMINDER_TIMERS`; cancelling purges a subject, and the purge API cannot be narrowed to a
+  subject, so either may purge any timer of that stream). Outbound alone consumes fired
+  timers (durable `reminders-dispatch`), deletes the handled copies, and follows calendar
+  changes (durable `reminders-calendar` on the event log).
 - `admin` is the operator and provisioning identity (`switchboard provision`,
   `dead-letters`, `replay`, the migrate Job): everything.
 """
@@ -53,14 +59,19 @@ AUDIT_DURABLE = "audit"  # services.audit.service.DURABLE (audit cannot be impor
 GATEWAY_BUCKET = "GATEWAY_SEEN"  # services.gateway.seen.BUCKET
 OUTBOUND_BUCKET = "OUTBOUND_SENT"  # services.outbound.ledger.BUCKET
 PRIVACY_CUTS_BUCKET = "PRIVACY_CUTS"  # services.agent.privacy.CUTS_BUCKET
+# services.reminders: book.REMINDERS_BUCKET, book.PREFERENCES_BUCKET, timers.STREAM, worker's durables
+REMINDER_BUCKETS = ("REMINDERS", "REMINDER_PREFS")
+TIMER_STREAM = "REMINDER_TIMERS"
+REMINDER_DISPATCH_DURABLE = "reminders-dispatch"
+REMINDER_CALENDAR_DURABLE = "reminders-calendar"
 
 # The kinds of event each service publishes (shared.events: `kind` of each class).
 PUBLISHES: dict[str, tuple[str, ...]] = {
     "gateway": ("received", "status"),
     "transcriber": ("text", "dead_letter"),
-    "agent": ("reply", "agent_failed", "dead_letter", "privacy"),
+    "agent": ("reply", "agent_failed", "dead_letter", "privacy", "reminder", "preferences"),
     "calendar": ("calendar",),
-    "outbound": ("sent", "send_failed", "dead_letter"),
+    "outbound": ("sent", "send_failed", "dead_letter", "reminder"),
     "audit": (),
     # A retried dead letter is stored again as the event it was (what a stage consumes).
     "console": (*ORDERED_STAGES.values(), "dead_letter"),
@@ -167,6 +178,15 @@ def _console(stream: str) -> list[str]:
     ]
 
 
+def _reminders() -> list[str]:
+    """Keep reminders and set or cancel their timers (`services.reminders.book`, `timers`)."""
+    subjects = [f"$JS.API.STREAM.INFO.{TIMER_STREAM}", f"$JS.API.STREAM.CREATE.{TIMER_STREAM}",
+                f"$JS.API.STREAM.PURGE.{TIMER_STREAM}", "timers.set.*.*"]
+    for bucket in REMINDER_BUCKETS:
+        subjects += _bucket(bucket)
+    return subjects
+
+
 def _events(kinds: Iterable[str]) -> list[str]:
     return [f"{SUBJECT_ROOT}.{kind}.*" for kind in kinds]
 
@@ -186,9 +206,13 @@ def permissions(identity: str, stream: str = "WHATSAPP", partitions: int = 16) -
         publish += _bucket(GATEWAY_BUCKET)
     if identity == "outbound":
         publish += _bucket(OUTBOUND_BUCKET)
+        publish += [*_reminders(), f"$JS.API.STREAM.MSG.DELETE.{TIMER_STREAM}",
+                    *_consumer(TIMER_STREAM, REMINDER_DISPATCH_DURABLE, filtered=True),
+                    *_consumer(stream, REMINDER_CALENDAR_DURABLE, filtered=True)]
     if identity == "agent":
         publish += [f"{SUBJECT_PREFIX}.{endpoint}" for endpoint in ENDPOINTS]
         publish += _bucket(PRIVACY_CUTS_BUCKET, keys=None)  # erasure cuts: read, written by the privacy worker
+        publish += _reminders()
     if identity == "audit":
         publish += _consumer(stream, AUDIT_DURABLE, filtered=True)
     if identity == "console":

@@ -16,6 +16,7 @@ import nats
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 
+from services.reminders.timers import ensure_timer_stream
 from shared.bus import NatsAccess
 from shared.settings import ServiceSettings, database_url_variables
 from shared.stream import ensure_stream, partitions_of
@@ -76,6 +77,7 @@ async def provision_stream(settings: ServiceSettings) -> StreamReport:
     try:
         js = nc.jetstream()
         config = await ensure_stream(js, settings.stream_spec())
+        await ensure_timer_stream(js, settings.stream_replicas)  # reminders' timers (services/reminders/timers.py)
         info = await js.stream_info(settings.stream_name)
     except ProvisionError:
         raise

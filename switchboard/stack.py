@@ -30,6 +30,7 @@ from switchboard.keeper import InfraKeeper, keep_running
 from switchboard.listeners import owns_listener
 from switchboard.provisioning import ProvisionError, provision_stream, run_migrations, settings_from
 from switchboard.registry import SERVICES, PlannedService, ServiceEntry, StackPlan, plan, select
+from switchboard.sandbox.window import builtin_templates_setting
 from switchboard.servers import BackingServers, without_password
 from switchboard.stack_database import database_variables, service_database_urls, without_login
 from switchboard.supervisor import LogPrinter, RestartPolicy, Supervisor, supervise_until_signalled
@@ -121,6 +122,7 @@ async def _prepare(
         credentials = home.sandbox_credentials()
         shared["TWILIO_ACCOUNT_SID"] = credentials.account_sid
         shared["TWILIO_AUTH_TOKEN"] = credentials.auth_token
+        shared.setdefault("REMINDER_TEMPLATES", builtin_templates_setting())  # the emulator's own templates
         printer.note(f"sandbox mode: TWILIO_AUTH_TOKEN is unset, so local credentials from {home.sandbox_file} "
                      "are used and no WhatsApp message leaves this machine")
     return shared, database_urls

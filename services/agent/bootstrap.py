@@ -25,7 +25,10 @@ from services.agent.tools.base import AgentTool
 from services.agent.tools.calendar import CalendarPort, build_calendar_tools
 from services.agent.tools.clock import build_clock_tools
 from services.agent.tools.privacy import build_privacy_tools
+from services.agent.tools.reminders import build_reminder_tools
 from services.agent.tools.search import build_search_tool
+from services.reminders.book import ReminderBook
+from services.reminders.timers import Timers, ensure_timer_stream
 from shared.bus import Bus
 from shared.calendar import CalendarClient
 from shared.consumer import Delivery, PartitionedConsumer
@@ -37,13 +40,19 @@ from shared.health import DependencyHealth
 
 
 def build_tools(settings: AgentSettings, calendar: CalendarPort, zones: TimeZoneStore,
-                events: EventLog | None = None) -> list[AgentTool]:
+                reminders: ReminderBook | None = None, events: EventLog | None = None) -> list[AgentTool]:
     return [
         *build_calendar_tools(calendar, settings.calendar_retry_s),
+        *(build_reminder_tools(reminders) if reminders is not None else []),
         *build_clock_tools(zones.choose),
         build_search_tool(settings.tavily_api_key, settings.tavily_base_url),
         *(build_privacy_tools(events) if events is not None else []),
     ]
+
+
+async def open_reminder_book(bus: Bus, replicas: int, publish_timeout_s: float) -> ReminderBook:
+    await ensure_timer_stream(bus.js, replicas)
+    return await ReminderBook.open(JetStreamEventLog(bus), Timers(bus.js, publish_timeout_s), replicas)
 
 
 def graph_options(settings: AgentSettings) -> GraphOptions:
@@ -82,13 +91,15 @@ async def open_agent(
         saver = checkpointer(pool, health)
         zones = TimeZoneStore(pool, settings.default_timezone, health)
         events = JetStreamEventLog(bus)
-        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones, events)
+        reminders = await open_reminder_book(bus, settings.stream_replicas, settings.publish_timeout_s)
+        tools = build_tools(settings, calendar or CalendarClient(bus.nc, settings.calendar_timeout_s), zones,
+                            reminders, events)
         graph = build_graph(model or build_model(settings), tools, saver, graph_options(settings))
         # AGENT_DEBOUNCE_S=0 turns burst waiting off altogether.
         fragment_s = settings.debounce_fragment_s if settings.debounce_s > 0 else 0.0
         cuts = await events.open_kv(CUTS_BUCKET, replicas=settings.stream_replicas, description=CUTS_DESCRIPTION)
         yield Agent(events, graph, saver, zones, settings.debounce_s, settings.burst_max_s, settings.prune_every,
-                    fragment_s, log_epoch=await events.epoch(), erasure_cuts=cuts,
+                    fragment_s, log_epoch=await events.epoch(), reminders=reminders, erasure_cuts=cuts,
                     privacy_salt=settings.privacy_salt())
     finally:
         stop.set()

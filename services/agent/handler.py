@@ -28,10 +28,12 @@ from langgraph.graph.state import CompiledStateGraph
 from services.agent import metrics
 from services.agent.burst import collect_burst
 from services.agent.inputs import identity, input_message, make_turn
+from services.agent.opt_out import record_opt_keywords
 from services.agent.privacy import thread_for
 from services.agent.replies import failed_event, failed_msg_id, reply_event, reply_msg_id
 from services.agent.state import Reply, turn_input
 from services.agent.timezones import TimeZoneStore
+from services.reminders.book import ReminderBook
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import Delivery
 from shared.eventlog import EventLog, KeyValueStore
@@ -62,6 +64,7 @@ class Agent:
     debounce_fragment_s: float | None = None
     clock: Clock = SYSTEM_CLOCK
     log_epoch: str = ""  # the event log's epoch at start-up (EventLog.epoch); "" = not tracked
+    reminders: ReminderBook | None = None  # STOP / START take effect before the turn runs
     erasure_cuts: KeyValueStore | None = None  # see services/agent/privacy.py
     privacy_salt: str = LOCAL_SALT
 
@@ -80,6 +83,8 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
                                  agent.debounce_fragment_s, agent.clock)
     metrics.DEBOUNCE_SECONDS.observe(time.perf_counter() - started)
     turn = make_turn(inputs)
+    if agent.reminders is not None:
+        await record_opt_keywords(agent.reminders, conversation, turn["user"], inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
     messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
     thread = await thread_for(agent.erasure_cuts, conversation, seq, agent.privacy_salt)  # fresh after an erasure

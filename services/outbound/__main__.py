@@ -19,6 +19,7 @@ async def main(settings: OutboundSettings) -> None:
     from services.outbound.ledger import SentLedger
     from services.outbound.pacing import SenderPacer
     from services.outbound.twilio_api import TwilioMessages
+    from services.reminders.wiring import run_reminders
     from shared.consumer import PartitionedConsumer
     from shared.eventlog_jetstream import JetStreamEventLog
     from shared.runtime import run_worker
@@ -42,9 +43,19 @@ async def main(settings: OutboundSettings) -> None:
             bus, "outbound", "reply", functools.partial(deliver_reply, deps=deps), settings.ack_policy(),
             replicas=settings.stream_replicas,
         )
+        reminders = asyncio.create_task(run_reminders(bus, events, twilio, deps.ledger, settings, stop, deps.pacer))
+        # Reminders failing for good stops the worker (it exits non-zero and is restarted),
+        # rather than leaving a replica that sends replies but silently no reminders.
+        def stop_if_failed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                stop.set()
+
+        reminders.add_done_callback(stop_if_failed)
         try:
             await consumer.run(stop)
         finally:
+            stop.set()
+            await reminders
             await twilio.close()
 
     await run_worker("outbound", settings, work)

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from services.outbound.pacing import PACING_PRESETS
 from services.outbound.twilio_api import TWILIO_API
+from services.reminders.templates import parse_templates
 from shared.settings import WorkerSettings
 
 
@@ -22,6 +23,8 @@ class OutboundSettings(WorkerSettings):
     send_attempts: int = Field(5, alias="OUTBOUND_SEND_ATTEMPTS", ge=1, le=20)
     retry_base_s: float = Field(0.5, alias="OUTBOUND_RETRY_BASE_S", gt=0)
     request_timeout_s: float = Field(10.0, alias="OUTBOUND_REQUEST_TIMEOUT_S", gt=0)
+    reminder_templates_json: str | None = Field(None, alias="REMINDER_TEMPLATES")
+    reminder_concurrency: int = Field(64, alias="REMINDER_CONCURRENCY", ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _check(self) -> OutboundSettings:
@@ -31,7 +34,12 @@ class OutboundSettings(WorkerSettings):
                 "(`switchboard up` sets sandbox ones for the local emulator)"
             )
         self.require_secret("TWILIO_AUTH_TOKEN", self.twilio_auth_token)
+        parse_templates(self.reminder_templates_json)  # a bad value fails at start-up, not when a reminder is due
         return self
+
+    @property
+    def reminder_templates(self) -> dict[str, dict[str, str]]:
+        return parse_templates(self.reminder_templates_json)
 
     @property
     def effective_rate(self) -> float:

@@ -122,8 +122,13 @@ class Emulator:
             raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if not _ADDRESS.match(from_):
             raise TwilioError(400, 21606)
-        if not body and not form.get("MediaUrl"):
+        content_sid = form.get("ContentSid", "")
+        if content_sid:
+            body = self.state.rules.render(content_sid, form.get("ContentVariables", ""))
+        elif not body and not form.get("MediaUrl"):
             raise TwilioError(400, 21602)
+        else:
+            self.state.rules.check_window(to)
         if twilio_length(body) > MAX_BODY:
             raise TwilioError(400, 21617)
         callback = form.get("StatusCallback")
@@ -132,6 +137,7 @@ class Emulator:
         now = rfc2822(datetime.now(UTC))
         return {
             "sid": new_sid("SM"), "from": from_, "to": to, "body": body, "status": "queued",
+            "content_sid": content_sid or None,
             "status_callback": callback, "date_created": now, "date_updated": now,
             "received_at": time.time(),  # the emulator's own precise clock, for benchmarks
         }
@@ -178,6 +184,8 @@ class Emulator:
         if not self.webhook_url:
             return JSONResponse({"error": "no webhook URL configured"}, status_code=409)
         spec = await request.json()
+        if isinstance(spec, dict) and isinstance(spec.get("from"), str):
+            self.state.rules.user_wrote(spec["from"])
         try:
             media = [(base64.b64decode(m["data"]), m["content_type"]) for m in spec.get("media", [])]
             status, sid = await self.sender.inbound(
@@ -187,6 +195,40 @@ class Emulator:
         except (KeyError, binascii.Error, TypeError) as exc:
             return JSONResponse({"error": f"bad inbound message: {exc}"}, status_code=400)
         return JSONResponse({"message_sid": sid, "gateway_status": status}, status_code=200 if status == 200 else 502)
+
+    async def control_clock(self, request: Request) -> Response:
+        """Move the emulator's clock: JSON {"offset_s": seconds} (absolute, from real time)."""
+        self.check_auth(request)
+        spec = await request.json()
+        try:
+            self.state.rules.offset_s = float(spec["offset_s"])
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"error": "send {\"offset_s\": <seconds>}"}, status_code=400)
+        return JSONResponse({"offset_s": self.state.rules.offset_s})
+
+    async def control_window(self, request: Request) -> Response:
+        """The window mode: JSON {"mode": "known" | "strict" | "off"}."""
+        self.check_auth(request)
+        spec = await request.json()
+        mode = spec.get("mode") if isinstance(spec, dict) else None
+        if mode not in ("known", "strict", "off"):
+            return JSONResponse({"error": "mode is one of known, strict, off"}, status_code=400)
+        self.state.rules.mode = mode
+        return JSONResponse({"mode": mode})
+
+    async def control_content(self, request: Request) -> Response:
+        """Add a template (JSON {friendly_name, language, body}) or list them (GET)."""
+        self.check_auth(request)
+        rules = self.state.rules
+        if request.method == "POST":
+            spec = await request.json()
+            try:
+                template = rules.add_template(str(spec.get("friendly_name", "")), str(spec.get("language", "en")),
+                                              str(spec.get("body", "")), spec.get("sid"))
+            except (ValueError, AttributeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(vars(template), status_code=201)
+        return JSONResponse({"contents": [vars(t) for t in rules.templates.values()]})
 
     async def control_messages(self, request: Request) -> Response:
         """Messages accepted for `to`, after index `after`; waits up to `wait` seconds for one."""
@@ -216,5 +258,8 @@ def create_emulator_app(emulator: Emulator) -> Starlette:
         Route("/_sandbox/faults", guarded(emulator.control_faults), methods=["POST"]),
         Route("/_sandbox/inbound", guarded(emulator.control_inbound), methods=["POST"]),
         Route("/_sandbox/messages", guarded(emulator.control_messages), methods=["GET"]),
+        Route("/_sandbox/clock", guarded(emulator.control_clock), methods=["POST"]),
+        Route("/_sandbox/window", guarded(emulator.control_window), methods=["POST"]),
+        Route("/_sandbox/content", guarded(emulator.control_content), methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)

@@ -16,6 +16,8 @@ MESSAGES = {
     21606: "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account",
     21609: "Invalid StatusCallback url",
     21617: "The concatenated message body exceeds the 1600 character limit.",
+    21655: "The ContentSid is Invalid.",
+    21656: "The ContentVariables Parameter is invalid.",
     63016: "Failed to send freeform message because you are outside the allowed window. Please use a Template.",
 }
 

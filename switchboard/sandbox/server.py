@@ -95,6 +95,7 @@ class TwilioEmulator:
         """A user writes to the business number: the signed webhook goes to the gateway."""
         if not self.webhook_url or self.emulator is None:
             raise RuntimeError("the emulator has no webhook URL to post to")
+        self.state.rules.user_wrote(user)
         return await self.emulator.sender.inbound(
             self.webhook_url, self.emulator.public_url, user, business, body, list(media)
         )

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Literal
 
+from switchboard.sandbox.window import WhatsAppRules
+
 FaultKind = Literal["429", "500", "latency", "63016"]
 # latency: wait before accepting; slow_answer: accept, then wait before answering (a client
 # that dies meanwhile never learns the SID of a message Twilio did take).
@@ -55,6 +57,7 @@ class SandboxState:
     held: int = 0
     released: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    rules: WhatsAppRules = field(default_factory=WhatsAppRules)  # the 24-hour window and templates
     _index: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def inject(self, kind: str, count: int = 1, latency_ms: float = 0.0) -> None:

@@ -85,7 +85,16 @@ def _called(call: ast.Call) -> str | None:
     return None
 
 
-def consumers_of(service: str) -> list[ConsumerUse]:
+# Libraries in services/ that a service's process runs (services.reminders in outbound).
+RUNS = {"outbound": ("reminders",)}
+
+
+def consumers_run_by(service: str) -> list[ConsumerUse]:
+    """Every durable consumer `service`'s process creates, its libraries' included."""
+    return [*consumers_of(service), *(use for library in RUNS.get(service, ()) for use in consumers_of(library, service))]
+
+
+def consumers_of(service: str, owner: str | None = None) -> list[ConsumerUse]:
     """The durable consumers `service`'s code creates (empty for a service that consumes none)."""
     files = sorted((SERVICES / service).rglob("*.py"))
     trees = {path: ast.parse(path.read_text(), str(path)) for path in files}
@@ -107,5 +116,5 @@ def consumers_of(service: str) -> list[ConsumerUse]:
             elif called == "ConsumerConfig":
                 argument = _argument(node, 10_000, "durable_name")
                 if argument is not None:
-                    uses.append(ConsumerUse(service, None, _resolve(argument, constants, where), where))
+                    uses.append(ConsumerUse(owner or service, None, _resolve(argument, constants, where), where))
     return uses

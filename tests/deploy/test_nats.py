@@ -30,7 +30,7 @@ from tests.deploy.manifests import (
     selects,
     workloads,
 )
-from tests.deploy.source import consumers_of
+from tests.deploy.source import consumers_run_by
 from tests.deploy.test_schemas import problems
 
 overlays = pytest.mark.parametrize("overlay", OVERLAYS)
@@ -224,8 +224,9 @@ def test_each_service_may_pull_from_exactly_the_consumers_its_code_creates():
     env = generator().config_env()
     stream, partitions = env["STREAM_NAME"], int(env["PARTITIONS"])
     rules = table(stream, partitions)
-    prefix = f"$JS.API.CONSUMER.MSG.NEXT.{stream}."
+    prefix = "$JS.API.CONSUMER.MSG.NEXT."
     for service in SERVICES:
-        allowed = {subject.removeprefix(prefix) for subject in rules[service].publish if subject.startswith(prefix)}
-        created = set().union(*(use.names(partitions) for use in consumers_of(service)))
+        allowed = {subject.removeprefix(prefix).split(".", 1)[1] for subject in rules[service].publish
+                   if subject.startswith(prefix)}
+        created = set().union(*(use.names(partitions) for use in consumers_run_by(service)))
         assert allowed == created, service

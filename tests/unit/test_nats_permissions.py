@@ -47,6 +47,7 @@ def test_each_kind_of_event_has_exactly_its_publishers():
         "text": {"transcriber", "agent", "console"}, "reply": {"agent", "outbound", "console"},
         "agent_failed": {"agent"}, "sent": {"outbound"}, "send_failed": {"outbound"}, "calendar": {"calendar"},
         "dead_letter": {"transcriber", "agent", "outbound", "console"}, "privacy": {"agent"},
+        "reminder": {"agent", "outbound"}, "preferences": {"agent"},
     }
     assert {cls.kind for cls in CATALOG.values()} == set(owners), "a new kind of event needs a publisher in the table"
     for kind, publishers in owners.items():
@@ -128,3 +129,9 @@ def test_the_table_names_the_buckets_and_consumers_the_services_use():
 
     assert (nats_permissions.AUDIT_DURABLE, nats_permissions.GATEWAY_BUCKET, nats_permissions.OUTBOUND_BUCKET) == (
         DURABLE, SEEN, SENT)
+    from services.reminders import book, timers, worker
+
+    assert nats_permissions.REMINDER_BUCKETS == (book.REMINDERS_BUCKET, book.PREFERENCES_BUCKET)
+    assert nats_permissions.TIMER_STREAM == timers.STREAM
+    assert (nats_permissions.REMINDER_DISPATCH_DURABLE, nats_permissions.REMINDER_CALENDAR_DURABLE) == (
+        worker.DISPATCH_CONSUMER, worker.CALENDAR_CONSUMER)

@@ -13,8 +13,10 @@ from datetime import date, datetime, time
 from typing import Any
 
 from services.agent.offline.intents import NO, YES, Intent, classify
+from services.agent.offline.reminder_time import find_time
 from services.agent.offline.when import When
 from services.agent.offline.words import fold
+from services.reminders.optout import opt_keyword
 
 _NEW_REQUEST = {"cancel", "cancel_all", "move", "zone", "language", "help", "time", "list", "free", "check", "thanks"}
 _ORDINALS = {"first": 1, "primero": 1, "primer": 1, "primera": 1, "1st": 1, "second": 2, "segundo": 2, "segunda": 2,
@@ -58,7 +60,7 @@ def merge(stored: When, new: When) -> When:
 
 def answer(pending: dict[str, Any] | None, message: str, now: datetime, order: str) -> Intent | None:
     """The request `message` completes, if it answers `pending`; None if it is something else."""
-    if not pending:
+    if not pending or opt_keyword(message) is not None:  # STOP / START never answer a question
         return None
     folded = fold(message).strip(" .!?¡¿")
     kind = pending.get("kind")
@@ -77,8 +79,13 @@ def answer(pending: dict[str, Any] | None, message: str, now: datetime, order: s
         target = when_from_dict(pending["target"]) if pending.get("target") else None
         return Intent(pending["action"], folded, target=target, events=chosen)
     intent = classify(message, now, order)
-    if intent.kind in _NEW_REQUEST:
+    if intent.kind in _NEW_REQUEST or intent.kind.startswith(("reminder_", "opt_")):
         return None
+    if kind == "reminder_when":  # "remind me to buy milk" … "tomorrow at 9"
+        phrase, language = message.strip(" .!?¡¿"), pending.get("language") or "en"
+        if find_time(phrase.lower(), language, now).at is None:
+            return None
+        return Intent("reminder_create", folded, subject=pending.get("text", ""), phrase=phrase.lower(), language=language)
     stored = when_from_dict(pending.get("when") or {})
     if kind == "create_time" and (intent.when.anything or intent.when.at):
         subject = pending.get("subject", "")

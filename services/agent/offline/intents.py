@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Callable
 
 from services.agent.inputs import FAILED_INPUT
+from services.agent.offline.reminders import match_reminder
 from services.agent.offline.when import When, parse_when
 from services.agent.offline.words import KNOWN_WORDS, detect_language, fold
 from services.agent.timezones import resolve_place
@@ -34,7 +35,7 @@ _GREETING = re.compile(r"^(?:hi|hello|hey|hola|holis|buenas|buen dia|buenos dias
                        r"como (?:andas|estas|va)|todo bien|how are you)\b[\s!,.?]*)?")
 _VERBS = {
     "create": r"(?:schedule|add|book|create|put|set up|setup|set(?! (?:my |the )?(?:time ?zone|language|alarm|reminder))|plan|arrange|organi[sz]e|make|note|pencil in|block(?: out| off)?|"
-              r"save|insert|enter|remind me (?:of|about)|agend(?:a(?!\s+(?:de|para|del|hoy|manana)\b)|ame|alo|ar|as)|"
+              r"save|insert|enter|agend(?:a(?!\s+(?:de|para|del|hoy|manana)\b)|ame|alo|ar|as)|"
               r"anot(?:a|ame|alo|ar)|agreg(?:a|ame|alo|ar)|pon(?:e|eme|elo|er|me)|crea(?:me|r)?|reserv(?:a|ame|ar)|"
               r"program(?:a|ame|ar)|arm(?:a|ame|ar)|sum(?:a|ame|ar)|guard(?:a|ame|ar)|meteme|mete)",
     "move": r"(?:move|moving|reschedule|re-schedule|postpone|push(?: back)?|shift|change|bring forward|delay|rebook|make it|"
@@ -140,6 +141,9 @@ class Intent:
     events: list[dict] = field(default_factory=list)  # the events a follow-up answer chose
     calls: list[dict] = field(default_factory=list)  # calls the user confirmed ({"name", "args"})
     shift_minutes: int = 0  # move: "push it back 30 minutes", "adelantalo una hora"
+    minutes: int | None = None  # reminders: how long before an event (0: no default reminder)
+    side: str = ""  # quiet hours: "start", "end", "both" or "off"
+    phrase: str = ""  # reminders: the words that say when
 
 
 def _subject(t: Text, verb_end: int = 0) -> str:
@@ -191,6 +195,21 @@ def _match(kind: str, pattern: re.Pattern[str]) -> Callable[[Text], Intent | Non
     def matcher(t: Text) -> Intent | None:
         return Intent(kind, t.folded) if pattern.search(t.folded) else None
     return matcher
+
+
+def _remind(t: Text) -> Intent | None:
+    """Reminders, quiet hours, STOP / START (services/agent/offline/reminders.py)."""
+    core = t.original.lower()  # the reminder rules read accents ("recuérdame", "mañana")
+    if (found := match_reminder(core, t.now)) is None:
+        return None
+    return Intent(found.kind, core, subject=_restore_case(found.subject, t.original), language=found.language,
+                  minutes=found.minutes, side=found.side, phrase=found.phrase)
+
+
+def _restore_case(subject: str, original: str) -> str:
+    """"call mom" back to "call Mom", word by word from what the user typed."""
+    words = {word.lower(): word for word in re.findall(r"[\w'-]+", original)}
+    return re.sub(r"[\w'-]+", lambda m: words.get(m.group(0), m.group(0)), subject)
 
 
 def _cancel(t: Text) -> Intent | None:
@@ -311,6 +330,7 @@ INTENTS: list[tuple[str, Callable[[Text], Intent | None]]] = [
     ("zone", _zone),
     ("thanks", _match("thanks", _THANKS)),
     ("help", _match("help", _HELP)),
+    ("remind", _remind),  # reminders before cancel, move and create: "cancel the reminder …" is not an event
     ("cancel", _cancel),  # also "cancel_all": "cancel everything tomorrow"
     ("move", _move),
     ("create", _create),
@@ -390,7 +410,7 @@ def classify(message: str, now: datetime, date_order: str = "DMY") -> Intent:
     language = detect_language(fold(message))
     for _, matcher in INTENTS:
         if (intent := matcher(t)) is not None:
-            intent.language = intent.language if intent.kind == "language" else language
+            intent.language = intent.language or language  # a reminder may know better (reminders.language_of)
             return intent
     return Intent("freeform", t.folded, t.when, language=language)
 

@@ -27,6 +27,7 @@ from services.agent.offline import followups, handlers, render
 from services.agent.offline.handlers import Answer, Call, Handler, Situation, Step
 from services.agent.offline.intents import _PRONOUN, Intent, parse_intents
 from services.agent.offline.privacy import privacy_step
+from services.agent.offline.reminder_plans import REMINDER_HANDLERS
 from services.agent.offline.render import say
 from services.agent.offline.words import fold
 from services.agent.prompt import read_clock, read_profile
@@ -73,6 +74,7 @@ HANDLERS: dict[str, Handler] = {
     "time": _time, "zone": _zone, "create": handlers.create, "do": handlers.do, "list": handlers.listing,
     "free": handlers.free, "check": handlers.check, "find": handlers.find, "cancel_all": handlers.cancel_all,
     "move": handlers.change("update_event", "move"), "cancel": handlers.change("delete_event", "cancel"),
+    **REMINDER_HANDLERS,
 }
 
 

@@ -22,6 +22,7 @@ WORDS: dict[str, dict[str, str]] = {
                 "• “What do I have this week?” · “Am I free Friday at 3?”\n"
                 "• “Move it to 3pm” · “Cancel lunch with Ana” · “Cancel everything tomorrow”\n"
                 "• “When am I free tomorrow?” · “What time is it?” · “I'm in Madrid now”\n"
+                "• “Remind me to call Ana tomorrow at 9” · “What reminders do I have?”\n"
                 "• “Reply in Spanish” to change my language",
         "needs_llm": "Sorry, I can only help with your calendar, the date and time, and your time zone. "
                      "Try “What do I have tomorrow?” or say “help” for more.",
@@ -73,6 +74,25 @@ WORDS: dict[str, dict[str, str]] = {
         "next_days": "in the next 7 days", "all_day": "all day",
         "every_day": "every day", "every_week": "every week", "every_month": "every month", "every_year": "every year",
         "every": "every {days}", "and": " and ",
+        # reminders (reminder_render.py)
+        "reminder_created": "Done: I'll remind you “{text}” on {when}.",
+        "reminder_created_event": "Done: I'll remind you of “{text}” {minutes} minutes before, on {when}.",
+        "reminder_ask_what": "What should I remind you of? For example: “remind me to call Ana tomorrow at 9”.",
+        "reminder_ask_when": "When should I remind you “{text}”? For example: “tomorrow at 9” or “in 20 minutes”.",
+        "reminder_in_past": "That time has already passed. When should I remind you?",
+        "reminder_none": "You have no reminders.",
+        "reminder_list": "Your reminders:",
+        "reminder_not_found": "I couldn't find that reminder. Ask “what reminders do I have?” to see them.",
+        "reminder_which": "Which one?",
+        "reminder_cancelled": "Cancelled the reminder “{text}”.",
+        "reminder_moved": "Moved the reminder “{text}” to {when}.",
+        "reminder_which_event": "Which event? Tell me its name, e.g. “remind me 30 minutes before the dentist”.",
+        "reminder_failed": "I couldn't do that: {error}",
+        "reminder_ask_quiet": "From when to when? For example: “don't message me after 10pm”.",
+        "reminder_quiet": "Got it: no reminders between {start} and {end} (your time); they wait until {end}.",
+        "reminder_quiet_off": "Quiet hours are off.",
+        "reminder_default": "From now on I'll remind you {minutes} minutes before each new event.",
+        "reminder_default_off": "No more automatic reminders before events.",
     },
     "es": {
         "help": "Te puedo ayudar con tu agenda y la hora:\n"
@@ -81,6 +101,7 @@ WORDS: dict[str, dict[str, str]] = {
                 "• “¿Qué tengo esta semana?” · “¿Estoy libre el viernes a las 3?”\n"
                 "• “Pasalo a las 15” · “Cancelá el almuerzo con Ana” · “Cancelá todo lo de mañana”\n"
                 "• “¿Cuándo estoy libre mañana?” · “¿Qué hora es?” · “Estoy en Madrid”\n"
+                "• “Recordame llamar a Ana mañana a las 9” · “¿Qué recordatorios tengo?”\n"
                 "• “Hablame en inglés” para cambiar el idioma",
         "needs_llm": "Perdón, solo puedo ayudarte con tu agenda, la fecha y la hora, y tu zona horaria. "
                      "Probá con “¿Qué tengo mañana?” o escribí “ayuda”.",
@@ -137,6 +158,26 @@ WORDS: dict[str, dict[str, str]] = {
         "next_month": "el mes que viene", "next_days": "en los próximos 7 días", "all_day": "todo el día",
         "every_day": "todos los días", "every_week": "todas las semanas", "every_month": "todos los meses",
         "every_year": "todos los años", "every": "todos los {days}", "and": " y ",
+        # recordatorios (reminder_render.py)
+        "reminder_created": "Hecho: te recordaré «{text}» el {when}.",
+        "reminder_created_event": "Hecho: te recordaré «{text}» {minutes} minutos antes, el {when}.",
+        "reminder_ask_what": "¿Qué te recuerdo? Por ejemplo: «recuérdame llamar a Ana mañana a las 9».",
+        "reminder_ask_when": "¿Cuándo te recuerdo «{text}»? Por ejemplo: «mañana a las 9» o «en 20 minutos».",
+        "reminder_in_past": "Esa hora ya pasó. ¿Cuándo te lo recuerdo?",
+        "reminder_none": "No tienes recordatorios.",
+        "reminder_list": "Tus recordatorios:",
+        "reminder_not_found": "No encuentro ese recordatorio. Pregunta «¿qué recordatorios tengo?» para verlos.",
+        "reminder_which": "¿Cuál?",
+        "reminder_cancelled": "Cancelé el recordatorio «{text}».",
+        "reminder_moved": "Moví el recordatorio «{text}» al {when}.",
+        "reminder_which_event": "¿Qué evento? Dime su nombre, p. ej. «recuérdame 30 minutos antes del dentista».",
+        "reminder_failed": "No pude hacerlo: {error}",
+        "reminder_ask_quiet": "¿Desde qué hora? Por ejemplo: «no me escribas después de las 10 de la noche».",
+        "reminder_quiet": "Entendido: nada de recordatorios entre las {start} y las {end} (tu hora); "
+                          "esperarán hasta las {end}.",
+        "reminder_quiet_off": "Horas de silencio desactivadas.",
+        "reminder_default": "A partir de ahora te recordaré cada nuevo evento {minutes} minutos antes.",
+        "reminder_default_off": "Sin recordatorios automáticos antes de los eventos.",
     },
 }
 
