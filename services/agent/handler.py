@@ -74,7 +74,8 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
         return
     identity(event)  # dead-letters an input without a trustworthy sender at once
     conversation, seq = event.conversation, delivery.stream_sequence
-    stored = await _stored_answer(agent, conversation, seq)
+    thread = await thread_for(agent.erasure_cuts, conversation, seq, agent.privacy_salt)  # fresh after an erasure
+    stored = await _stored_answer(agent, thread, seq)
     if stored is not None:  # case 1, found with one read: no burst to gather, nothing to write
         await _answered_already(agent, conversation, seq, stored)
         return
@@ -87,7 +88,6 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
         await record_opt_keywords(agent.reminders, conversation, turn["user"], inputs)
     zone = await agent.time_zones.zone_for(conversation, turn["user"])
     messages: list[AnyMessage] = [input_message(s, e) for s, e in inputs]
-    thread = await thread_for(agent.erasure_cuts, conversation, seq, agent.privacy_salt)  # fresh after an erasure
     final = await agent.graph.ainvoke(turn_input(messages, turn, zone, seq, agent.log_epoch),
                                       {"configurable": {"thread_id": thread}}, durability=DURABILITY)
     reply: Reply | None = final.get("reply")
@@ -108,12 +108,12 @@ async def handle_text(event: Event, delivery: Delivery, agent: Agent) -> None:
         await agent.checkpointer.aprune([thread])  # keep only the latest checkpoint
 
 
-async def _stored_answer(agent: Agent, conversation: str, seq: int) -> Reply | None:
+async def _stored_answer(agent: Agent, thread: str, seq: int) -> Reply | None:
     """The thread's stored reply when it has answered `seq` already. After an outage a user's
     backlog is answered as bursts of up to 25, and the 24 inputs after each burst's first come
     here: a checkpoint read, instead of a burst read, a time-zone query and a checkpoint write
     each (that made the backlog drain about three times slower on a durable Postgres)."""
-    snapshot = await agent.graph.aget_state({"configurable": {"thread_id": conversation}})
+    snapshot = await agent.graph.aget_state({"configurable": {"thread_id": thread}})
     values = snapshot.values or {}
     if values.get("log_epoch", "") != agent.log_epoch:
         return None  # another event log (or not recorded yet): the graph's `accept` decides
