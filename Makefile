@@ -61,20 +61,21 @@ browser:
 	  echo "chromium and chromium-driver are missing and this is not root with apt-get: the browser test will skip"; \
 	fi
 
-# Two phases: everything but the end-to-end tier on TEST_WORKERS pytest-xdist workers (most
-# tests wait on processes and sockets, so a serial run leaves a core idle), then the e2e tier
-# alone, because its tests compare throughput within one run and want the machine to
+# Two phases: every test but the `solo` ones on TEST_WORKERS pytest-xdist workers (most
+# tests wait on processes, sockets and timers, so a serial run leaves the CPU idle most of
+# the time; 4 workers measured fastest on 2 cores, docs/benchmarks.md "Test suite"), then the
+# `solo` tests alone, because they compare throughput within one run and want the machine to
 # themselves. A fresh --basetemp per run, so two suites on one machine never share (or clean
 # up) a temporary directory. TEST_WORKERS=0 runs everything in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
 test: install lint browser
 	@base="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"; \
-	echo "tests: phase 1 of 2, unit + contract + integration + deploy on $(TEST_WORKERS) workers"; \
-	$(PYTEST) -n $(TEST_WORKERS) -m "not e2e" --basetemp="$$base/parallel" || exit $$?; \
-	echo "tests: phase 2 of 2, end-to-end"; \
-	$(PYTEST) -m e2e --basetemp="$$base/e2e"
+	echo "tests: phase 1 of 2, everything but the solo tests, on $(TEST_WORKERS) workers"; \
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not solo" --basetemp="$$base/parallel" || exit $$?; \
+	echo "tests: phase 2 of 2, the solo tests (throughput within one run), alone"; \
+	$(PYTEST) -m solo --basetemp="$$base/solo"
 
 bench: install
 	bash tests/bench/run.sh $(ARGS)

@@ -18,7 +18,8 @@ from tests.agent_fleet import AgentFleet, converse, llm_process
 from tests.integration.test_agent_memory import stream_events
 from tests.waiting import scaled
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+# `solo`: these compare throughput within a run, so `make test` runs them after the rest, alone.
+pytestmark = [pytest.mark.e2e, pytest.mark.solo, pytest.mark.timeout(300)]
 
 USERS, MESSAGES, LATENCY_S, CONCURRENCY = 200, 5, 1.0, 20
 

@@ -30,7 +30,8 @@ from tests.fakes.otlp_collector import OtlpCollector
 from tests.twilio_forms import inbound_form, new_sid, signed
 from tests.waiting import scaled, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# One worker runs this module: its first `up` is a module fixture shared by several tests.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("up")]
 
 READY_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 90
