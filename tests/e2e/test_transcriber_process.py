@@ -18,10 +18,10 @@ from switchboard.sandbox.server import TwilioEmulator
 from tests.transcriber_rig import SID, TOKEN, heard, received, voice, wait_for_texts
 from tests.waiting import scaled
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
-async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + scaled(timeout)
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -47,7 +47,7 @@ async def test_the_process_transcribes_in_sandbox_mode_and_stops_on_sigterm(bus,
         env.pop("TRANSCRIBER_MODEL", None)
         proc = subprocess.Popen([sys.executable, "-m", "services.transcriber"], env=env)
         try:
-            await wait_ready(health, proc)
+            await wait_ready(health, proc)  # first start: the base model is assembled from its wheels
             path = emulator.state.host_media("MM" + "5" * 32, voice("remind_sister.ogg"), "audio/ogg")
             event = received("+34600111222", media=[(emulator.url + path, "audio/ogg")])
             await bus.publish(event, msg_id=event.data.message_sid)
