@@ -66,6 +66,12 @@ async def _more(seen: Recorder, before: int) -> bool:
     return len(seen.of(ReplyComposed)) > before
 
 
+def _recorded(seen: Recorder, kind: type):
+    async def check() -> bool:
+        return bool(seen.of(kind))
+    return check
+
+
 async def _status(book, item, status: str) -> bool:
     current = await book.get(item.conversation, item.reminder_id)
     return current is not None and current.status == status
@@ -119,11 +125,14 @@ async def test_an_event_reminder_moves_with_its_event_and_is_cancelled_with_it(d
             return current is not None and current.due_at == item.due_at + timedelta(hours=1)
 
         await eventually(moved, 30, "the reminder to follow its event")
+        await eventually(_recorded(seen, ReminderRescheduled), 30, "ReminderRescheduled on the stream")
         [rescheduled] = seen.of(ReminderRescheduled)
         assert rescheduled.data.reason == "event_moved" and rescheduled.data.revision == 2
 
         assert "Cancelled" in await say("cancel it")
         await eventually(lambda: _status(deps.book, item, "cancelled"), 30, "the reminder cancelled with its event")
+        # The book changes before the event is stored and reaches the recorder: wait for it too.
+        await eventually(_recorded(seen, ReminderCancelled), 30, "ReminderCancelled on the stream")
         [cancelled] = seen.of(ReminderCancelled)
         assert cancelled.data.reason == "event_cancelled"
         assert await deps.book.active(CONVERSATION) == []
