@@ -30,8 +30,10 @@ from tests.fakes.otlp_collector import OtlpCollector
 from tests.twilio_forms import inbound_form, new_sid, signed
 from tests.waiting import scaled, wait_until
 
-# One worker runs this module: its first `up` is a module fixture shared by several tests.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.xdist_group("up")]
+# `solo`: `up` picks its ports while it starts; beside other workers' servers a port it chose
+# was taken in one run in five (the gateway crash-looped on "address already in use"), so
+# `make test` runs this module alone, after the rest.
+pytestmark = [pytest.mark.e2e, pytest.mark.solo, pytest.mark.timeout(600)]
 
 READY_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 90
