@@ -15,6 +15,8 @@ from typing import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from shared.listen import inherited_listener
+
 ReadinessCheck = Callable[[], bool]
 
 class DependencyHealth:
@@ -64,7 +66,11 @@ class HealthServer:
 
     async def start(self) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        inherited = inherited_listener(self.host, self.port)  # under `up`: shared/listen.py
+        if inherited is not None:
+            self._server = await asyncio.start_server(self._serve, sock=inherited)
+        else:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

@@ -5,10 +5,15 @@ Ports are remembered in `ports.json`, so the next `up` finds the same URLs; the 
 Twilio credentials are generated once and kept in `sandbox.json` (mode 0600).
 
 A chosen port is bound at once and held until `up` ends: checking that a port is free
-and binding it later is a race any other process can win. The holding socket never
-listens and sets SO_REUSEADDR, so the server `up` starts on that port (which sets it too:
-nats-server, Postgres, asyncio and uvicorn all do) binds and listens, while a port
-chosen by the kernel for anyone else, or an ordinary bind, cannot take it meanwhile.
+and binding it later is a race any other process can win. For our own services the
+holding socket listens, and the service is handed that very socket (shared/listen.py):
+nobody else can bind a listening port, whatever options they set. For nats-server and
+Postgres, which cannot be handed a socket, the holding socket only binds, with
+SO_REUSEADDR, so the server binds and listens on it (both set the option too), while a
+port chosen by the kernel for anyone else, or an ordinary bind, cannot take it meanwhile.
+
+A port of 0 in `ports.json` means "not the well-known default": the kernel chooses one,
+which is then remembered like any other.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Mapping
 from switchboard.infra import port_open
 
 DEFAULT_DIR = ".switchboard"
+LISTEN_BACKLOG = 2048  # uvicorn's default; connections wait here while a service (re)starts
 
 
 @dataclass(frozen=True)
@@ -77,26 +83,36 @@ class StackHome:
             data = json.loads(self.ports_file.read_text())
         except (OSError, ValueError):
             return {}
-        return {name: port for name, port in data.items() if isinstance(port, int) and 0 < port < 65536}
+        return {name: port for name, port in data.items() if isinstance(port, int) and 0 <= port < 65536}
 
-    def choose_port(self, name: str, default: int, host: str = "127.0.0.1") -> int:
-        """The port remembered for `name`, else `default`, else any free one; held and remembered."""
+    def choose_port(self, name: str, default: int, host: str = "127.0.0.1", listen: bool = False) -> int:
+        """The port remembered for `name`, else `default`, else any free one; held and remembered.
+
+        With `listen`, the holding socket listens; hand it to the service (`listener`)."""
         if name in self._held:
             return self._held[name].getsockname()[1]
         saved = self.saved_ports()
-        for candidate in (saved.get(name), default):
+        candidates = (saved[name],) if saved.get(name) == 0 else (saved.get(name), default)
+        for candidate in candidates:
             if candidate and not port_open(host, candidate):
-                held = _hold(host, candidate)
+                held = _hold(host, candidate, listen)
                 if held is not None:
                     break
         else:
-            held = _hold(host, 0)
+            held = _hold(host, 0, listen)
             assert held is not None  # the kernel always has a free port to give
         self._held[name] = held
         port = held.getsockname()[1]
         if saved.get(name) != port:
             self._write_json(self.ports_file, {**saved, name: port})
         return port
+
+    def listener(self, name: str) -> socket.socket | None:
+        """The listening socket held for `name`, to hand to its service; None if not listening."""
+        held = self._held.get(name)
+        if held is None or held.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) != 1:
+            return None
+        return held
 
     def release_ports(self) -> None:
         """Stop holding the chosen ports (when `up` ends)."""
@@ -136,13 +152,15 @@ class StackHome:
         os.replace(temporary, path)
 
 
-def _hold(host: str, port: int) -> socket.socket | None:
-    """Bind `port` (0: any) without listening, so nobody else gets it; None when taken."""
+def _hold(host: str, port: int, listen: bool = False) -> socket.socket | None:
+    """Bind `port` (0: any), listening if asked, so nobody else gets it; None when taken."""
     held = socket.socket()
     held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         held.bind((host, port))
-    except OSError:
+        if listen:
+            held.listen(LISTEN_BACKLOG)
+    except OSError:  # taken; listen fails too when another SO_REUSEADDR socket already listens there
         held.close()
         return None
     return held

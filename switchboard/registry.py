@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from shared.listen import LISTEN_FD_ENV
 from switchboard.home import StackHome
 from switchboard.supervisor import ChildSpec
 
@@ -95,6 +96,7 @@ class PlannedService:
     entry: ServiceEntry
     port: int | None
     env: Mapping[str, str]
+    pass_fds: tuple[int, ...] = ()  # the listening socket `up` holds for it (shared/listen.py)
 
     @property
     def name(self) -> str:
@@ -107,7 +109,7 @@ class PlannedService:
         return f"http://127.0.0.1:{self.port}{self.entry.ready_path}"
 
     def child(self) -> ChildSpec:
-        return ChildSpec(self.name, [sys.executable, "-m", self.entry.module], self.env)
+        return ChildSpec(self.name, [sys.executable, "-m", self.entry.module], self.env, pass_fds=self.pass_fds)
 
 
 def missing_reason(module: str) -> str | None:
@@ -143,13 +145,14 @@ class StackPlan:
 
 def plan(
     entries: Sequence[ServiceEntry], shared_env: Mapping[str, str], home: StackHome,
-    own_env: Mapping[str, Mapping[str, str]] | None = None,
+    own_env: Mapping[str, Mapping[str, str]] | None = None, listen: bool = True,
 ) -> StackPlan:
     """Choose every entry's port and build its environment from `shared_env`, plus
     `own_env[name]` for that entry alone (under `up`, its NATS identity and its database
-    URL: no other service sees them)."""
+    URL: no other service sees them). With `listen`, each chosen port is held listening and
+    handed to its service (shared/listen.py)."""
     env = dict(shared_env)
-    ports = {entry.name: _port_for(entry, entries, env, home) for entry in entries}
+    ports = {entry.name: _port_for(entry, entries, env, home, listen) for entry in entries}
     for entry in entries:
         for name, template in entry.exports.items():
             if not env.get(name):
@@ -165,11 +168,16 @@ def plan(
         own.update((own_env or {}).get(entry.name, {}))
         if entry.port_env and ports[entry.name] is not None:
             own[entry.port_env] = str(ports[entry.name])
-        planned.append(PlannedService(entry, ports[entry.name], {**env, **own}))
+        listener = home.listener(entry.name)
+        if listener is not None:
+            own[LISTEN_FD_ENV] = str(listener.fileno())
+        planned.append(PlannedService(entry, ports[entry.name], {**env, **own},
+                                      (listener.fileno(),) if listener is not None else ()))
     return StackPlan(planned, env)
 
 
-def _port_for(entry: ServiceEntry, entries: Sequence[ServiceEntry], env: Mapping[str, str], home: StackHome) -> int | None:
+def _port_for(entry: ServiceEntry, entries: Sequence[ServiceEntry], env: Mapping[str, str], home: StackHome,
+              listen: bool) -> int | None:
     if entry.port_env is None:
         return None
     shared = sum(1 for other in entries if other.port_env == entry.port_env) > 1
@@ -179,7 +187,11 @@ def _port_for(entry: ServiceEntry, entries: Sequence[ServiceEntry], env: Mapping
             return int(configured)
         except ValueError:
             raise ValueError(f"{entry.port_env} must be a port number, not {configured!r}") from None
-    return home.choose_port(entry.name, entry.port or 0)
+    # `up` listens on the port itself and hands the socket down (shared/listen.py), on the
+    # address the service would bind: its `<X>_HOST` beside `<X>_PORT`.
+    host_env = entry.port_env.removesuffix("_PORT") + "_HOST"
+    host = entry.env.get(host_env) or env.get(host_env) or "127.0.0.1"
+    return home.choose_port(entry.name, entry.port or 0, host=host, listen=listen)
 
 
 def _fill(template: str, env: Mapping[str, str], entry: ServiceEntry) -> str:

@@ -33,6 +33,7 @@ class ChildSpec:
     argv: Sequence[str]
     env: Mapping[str, str] | None = None
     cwd: str | None = None
+    pass_fds: tuple[int, ...] = ()  # kept open in the child, at the same numbers
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class Supervisor:
             stderr=asyncio.subprocess.STDOUT,
             env=dict(spec.env) if spec.env is not None else None,
             cwd=spec.cwd,
+            pass_fds=spec.pass_fds,
             start_new_session=True,
             preexec_fn=_die_with_parent(),
             limit=LINE_LIMIT,

@@ -9,6 +9,7 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.server import server_config
+from shared.listen import inherited_listener
 from shared.logging import configure_logging
 from shared.settings import load_settings
 from shared.tracing import configure_tracing
@@ -26,7 +27,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
-    uvicorn.Server(config).run()
+    inherited = inherited_listener(settings.host, settings.port)  # under `up`: shared/listen.py
+    uvicorn.Server(config).run(sockets=[inherited] if inherited is not None else None)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import httpx
 import uvicorn
 
+from shared.listen import inherited_listener
 from switchboard.sandbox.app import Emulator, create_emulator_app
 from switchboard.sandbox.state import SandboxState
 from switchboard.sandbox.webhooks import WebhookSender
@@ -38,9 +39,11 @@ class TwilioEmulator:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> TwilioEmulator:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = inherited_listener(self.host, self.port) if self.port else None  # under `up`: shared/listen.py
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         self._client = httpx.AsyncClient(timeout=10)
         sender = WebhookSender(self.state, self._client, self.status_delay_s)

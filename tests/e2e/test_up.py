@@ -1,8 +1,9 @@
 """`switchboard up` end to end: a real stack from nothing, a signed webhook, audit, restart.
 
 NATS_URL and DATABASE_URL point at closed ports, so `up` starts its own nats-server and
-Postgres under a temporary SWITCHBOARD_HOME. Every port `up` would prefer is pre-chosen
-in its ports.json, so this test never takes 4222, 5432 or 8000 from a developer's stack.
+Postgres under a temporary SWITCHBOARD_HOME. Its ports.json says 0 for every port, so `up`
+takes whatever free port the kernel gives and holds it at once: this test never takes 4222,
+5432 or 8000 from a developer's stack, and no port is chosen here and bound there later.
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def prepared_home(root: Path) -> Path:
     home = root / "switchboard-home"
     home.mkdir()
     names = ["nats", "nats-monitor", "postgres", *(entry.name for entry in SERVICES)]
-    (home / "ports.json").write_text(json.dumps({name: free_port() for name in names}))
+    (home / "ports.json").write_text(json.dumps({name: 0 for name in names}))  # 0: any free port
     return home
 
 

@@ -47,3 +47,12 @@ def test_a_corrupt_ports_file_is_ignored(tmp_path: Path):
     assert home.saved_ports() == {}
     port = free_port()
     assert home.choose_port("nats", port) == port
+
+
+def test_a_zero_in_ports_json_means_any_free_port_but_not_the_default(tmp_path: Path):
+    home = StackHome(tmp_path)
+    home.ports_file.write_text(json.dumps({"gateway": 0}))
+    default = free_port()
+    chosen = home.choose_port("gateway", default)
+    assert chosen != default  # the kernel chose, so a test's stack never takes a developer's 8000
+    assert home.saved_ports()["gateway"] == chosen  # then remembered: the next `up` has the same URLs

@@ -53,7 +53,7 @@ def test_plan_gives_each_worker_its_own_health_port(tmp_path: Path):
                      exports={"TWILIO_API_BASE_URL": "http://127.0.0.1:{port}"}),
     ]
     shared = {"NATS_URL": "nats://127.0.0.1:4222", "GATEWAY_PORT": "18123", "HEALTH_PORT": "9999"}
-    stack = plan(entries, shared, StackHome(tmp_path))
+    stack = plan(entries, shared, StackHome(tmp_path), listen=False)
     by_name = {service.name: service for service in stack.services}
     assert by_name["gateway"].port == 18123  # a variable only the gateway uses is honoured
     assert by_name["audit"].env["HEALTH_PORT"] != by_name["outbound"].env["HEALTH_PORT"]
@@ -73,7 +73,7 @@ def test_plan_gives_each_worker_its_own_health_port(tmp_path: Path):
 def test_configured_public_url_wins_over_the_local_default(tmp_path: Path):
     entries = [ServiceEntry("gateway", "services.gateway", port_env="GATEWAY_PORT", port=8000,
                             exports={"PUBLIC_BASE_URL": "http://127.0.0.1:{port}"})]
-    stack = plan(entries, {"PUBLIC_BASE_URL": "https://example.test"}, StackHome(tmp_path))
+    stack = plan(entries, {"PUBLIC_BASE_URL": "https://example.test"}, StackHome(tmp_path), listen=False)
     assert stack.services[0].env["PUBLIC_BASE_URL"] == "https://example.test"
 
 
