@@ -40,7 +40,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter, Histogram
 
-from shared.bus import Bus
+from shared.bus import Bus, set_up
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -115,8 +115,9 @@ class BatchConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and handle batches until `stop` is set; the batch in hand is always finished."""
-        await self.ensure()
-        sub = await self.bus.js.pull_subscribe_bind(durable=self.durable, stream=self.bus.stream)
+        await set_up(f"{self.durable} consumer", self.ensure)
+        sub = await set_up(f"{self.durable} subscription",
+                           lambda: self.bus.js.pull_subscribe_bind(durable=self.durable, stream=self.bus.stream))
         log.info("batch_consumer_started", consumer=self.durable, batch_size=self.policy.batch_size)
         try:
             while not stop.is_set():

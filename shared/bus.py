@@ -10,25 +10,30 @@ import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
-from nats.errors import ConnectionClosedError, NoServersError  # noqa: F401
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError  # noqa: F401
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import APIError, NoStreamResponseError
+from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
 
 from shared.eventlog import PublishFailed
 from shared.events import Event
 from shared.logging import get_logger
+from shared.retry import Backoff, retry
 from shared.tracing import inject
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+# Setting up a stage's consumers, buckets and subscriptions: tried again for about 15 s.
+SET_UP = Backoff(attempts=6, base_s=0.5, cap_s=8.0, jitter=0.5)
 
 
-__all__ = ["Bus", "NatsAccess", "PublishFailed", "Stopped", "connect"]  # PublishFailed lives with the port, shared.eventlog
+__all__ = ["Bus", "NatsAccess", "PublishFailed", "Stopped", "connect", "set_up", "transient_nats_error"]  # PublishFailed lives with the port, shared.eventlog
 
 
 class Stopped(RuntimeError):
@@ -162,3 +167,21 @@ class Bus:
         except Exception:  # a failed drain must not stop the shutdown
             with contextlib.suppress(Exception):
                 await self.nc.close()
+
+
+def transient_nats_error(exc: BaseException) -> bool:
+    """A JetStream API call that may well succeed if made again: it timed out (a busy or
+    restarting server), nobody answered, or the stream has no leader just now (503)."""
+    return isinstance(exc, (NatsTimeoutError, TimeoutError, NoRespondersError, ServiceUnavailableError))
+
+
+async def set_up(what: str, call: Callable[[], Awaitable[T]], *,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> T:
+    """`call()` (creating consumers, opening buckets), retried after transient NATS errors.
+
+    A stage whose set-up meets one slow JetStream answer would otherwise exit and wait for
+    its supervisor to restart it (or, run in-process, stop for good)."""
+    def note(exc: BaseException, attempt: int) -> None:
+        log.warning("set_up_retried", what=what, attempt=attempt, error=type(exc).__name__)
+
+    return await retry(call, SET_UP, transient_nats_error, on_retry=note, sleep=sleep)

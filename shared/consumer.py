@@ -39,7 +39,7 @@ from nats.js.errors import BucketNotFoundError
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
-from shared.bus import Bus, PublishFailed
+from shared.bus import Bus, PublishFailed, set_up
 from shared.dead_letter_retry import AutoRetry, DeadLetterRetrier
 from shared.errors import DependencyUnavailable, PermanentFailure
 from shared.events import Event, MessageDeadLettered, MessageDeadLetteredData, UnknownEvent, decode
@@ -232,12 +232,13 @@ class PartitionedConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the partitions assigned to this replica until `stop`; then hand them over."""
         self.slots = asyncio.Semaphore(self.policy.concurrency)
-        self.partitions = await ensure_partition_consumers(self.bus, self.service, self.kind, self.policy)
-        self.progress = await open_progress(self.bus, self.name, self.replicas)
-        self.membership = await Membership.open(
+        self.partitions = await set_up(
+            f"{self.name} consumers", lambda: ensure_partition_consumers(self.bus, self.service, self.kind, self.policy))
+        self.progress = await set_up(f"{self.name} progress", lambda: open_progress(self.bus, self.name, self.replicas))
+        self.membership = await set_up(f"{self.name} members", lambda: Membership.open(
             self.bus.js, f"{self.bus.stream}_MEMBERS_{self.service}_{self.kind}", self.policy.member_ttl_s,
             self.replicas, self.member,
-        )
+        ))
         log.info("consumer_started", consumer=self.name, partitions=self.partitions, member=self.membership.me,
                  concurrency=self.policy.concurrency)
         members = [self.membership.me]

@@ -120,7 +120,7 @@ class AuthorizedNats:
             errors.append(str(exc))
 
         nc = await nats.connect(self.server.url, error_cb=record, allow_reconnect=False, **self.access(identity).options())
-        bus = Bus(nc, stream=self.stream.name, publish_timeout_s=2.0)
+        bus = Bus(nc, stream=self.stream.name, publish_timeout_s=scaled(2.0) * 3)  # as the `bus` fixture
         self._buses.append(bus)
         return bus
 

@@ -114,3 +114,32 @@ def test_the_services_policies_keep_their_old_shape():
     assert (outbound.attempts, outbound.base_s, outbound.cap_s, outbound.jitter) == (5, 0.5, 8.0, 0.5)
     assert (llm.attempts, llm.base_s, llm.cap_s, llm.jitter) == (3, 1.0, 20.0, 0.5)
     assert RetryPolicy(3, 0.02).attempts == 3 and 0.01 <= RetryPolicy(3, 0.02).delay(1) <= 0.02
+
+
+async def test_set_up_retries_only_transient_nats_errors():
+    from nats.errors import TimeoutError as NatsTimeoutError
+    from nats.js.errors import ServiceUnavailableError
+
+    from shared.bus import SET_UP, set_up
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    failures = [NatsTimeoutError(), ServiceUnavailableError()]
+
+    async def flaky() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "ready"
+
+    assert await set_up("consumers", flaky, sleep=sleep) == "ready"
+    assert len(waits) == 2 and all(0 < wait <= SET_UP.cap_s for wait in waits)
+
+    async def refused() -> str:
+        raise PermissionError("not allowed")
+
+    with pytest.raises(PermissionError):
+        await set_up("consumers", refused, sleep=sleep)
+    assert len(waits) == 2  # a permanent error is raised at once
