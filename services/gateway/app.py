@@ -1,8 +1,12 @@
 """The gateway's HTTP app: signed Twilio webhooks become events, acknowledged on PubAck.
 
-Twilio gets 200 only once JetStream has stored the event. If it cannot be stored the
-answer is 503 and Twilio retries; the retry carries the same MessageSid, which is the
-`Nats-Msg-Id`, so the stream keeps one copy whatever happened to the first attempt.
+Twilio gets 200 only once JetStream has stored the event. A store that fails for a
+passing reason (no PubAck in time, NATS reconnecting, a stream electing a new leader) is
+tried again while the request still has time (`GATEWAY_STORE_BUDGET_S`, under Twilio's
+15 s read timeout): by default Twilio retries a webhook only when it cannot connect, not
+after a 503, so a failover of a few seconds must be ridden out here. Past the budget the
+answer is 503; a retry by Twilio (configured with connection overrides) carries the same
+MessageSid, which is the `Nats-Msg-Id`, so the stream keeps one copy whatever happened.
 A MessageSid already stored (a replay after the stream's duplicate window) is answered
 200 and stores nothing (`services.gateway.seen`).
 
@@ -34,6 +38,7 @@ from services.gateway.webhooks import BadWebhook, delivery_status_changed, messa
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
 from shared.logging import get_logger
+from shared.retry import Backoff
 from shared.tracing import span
 
 log = get_logger(__name__)
@@ -48,6 +53,10 @@ ACK_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 STORING = Gauge("switchboard_webhooks_storing", "Webhooks read and checked, waiting on JetStream now")
+STORE_RETRIES = Counter("switchboard_webhook_store_retries_total", "Stores tried again after a passing failure",
+                        ["endpoint"])
+# Between tries of one webhook's store: 0.1 s doubling to 1 s, the upper half jittered.
+STORE_RETRY = Backoff(attempts=1_000, base_s=0.1, cap_s=1.0, jitter=0.5)
 OUTCOMES = (
     "stored", "duplicate", "replayed", "too_large", "timeout", "disconnected", "bad_request", "forbidden",
     "unavailable", "busy",
@@ -206,24 +215,38 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
             STORING.dec()
 
     async def store(hook: Webhook, event: Event, started: float) -> Response:
+        """`store_once`, tried again after passing failures while the budget allows one more try."""
+        deadline = started + settings.store_budget_s
+        attempt = 1
+        while True:
+            try:
+                return await store_once(hook, event, started)
+            except (PublishFailed, SeenUnavailable) as exc:
+                delay = STORE_RETRY.delay(attempt)
+                if time.perf_counter() + delay + settings.publish_timeout_s > deadline:
+                    hook.metrics.outcome["unavailable"].inc()
+                    log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc), attempts=attempt)
+                    return _text(503, "event store unavailable, retry later", **{"Retry-After": "1"})
+                STORE_RETRIES.labels(hook.endpoint).inc()
+                log.info("webhook_store_retried", endpoint=hook.endpoint, error=str(exc), attempt=attempt)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def store_once(hook: Webhook, event: Event, started: float) -> Response:
+        """Store `event` once: a 200 response, or PublishFailed/SeenUnavailable."""
         outcome = hook.metrics.outcome
         current: Bus | None = state["bus"]
         msg_id = hook.msg_id(event)
-        try:
-            if current is None or not current.connected:
-                raise PublishFailed("not connected to NATS")
-            seen = await seen_messages(current) if hook.remember else None
-            if seen is not None and await seen.seen(msg_id):
-                outcome["replayed"].inc()
-                log.info("webhook_replayed", endpoint=hook.endpoint, conversation=event.conversation)
-                hook.metrics.ack_seconds.observe(time.perf_counter() - started)
-                return Response(EMPTY_TWIML, media_type="text/xml")
-            with span(f"gateway {hook.endpoint}", kind="server", conversation=event.conversation):
-                ack = await current.publish(event, msg_id=msg_id)
-        except (PublishFailed, SeenUnavailable) as exc:
-            outcome["unavailable"].inc()
-            log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc))
-            return _text(503, "event store unavailable, retry later", **{"Retry-After": "1"})
+        if current is None or not current.connected:
+            raise PublishFailed("not connected to NATS")
+        seen = await seen_messages(current) if hook.remember else None
+        if seen is not None and await seen.seen(msg_id):
+            outcome["replayed"].inc()
+            log.info("webhook_replayed", endpoint=hook.endpoint, conversation=event.conversation)
+            hook.metrics.ack_seconds.observe(time.perf_counter() - started)
+            return Response(EMPTY_TWIML, media_type="text/xml")
+        with span(f"gateway {hook.endpoint}", kind="server", conversation=event.conversation):
+            ack = await current.publish(event, msg_id=msg_id)
         if seen is not None:
             try:
                 await seen.remember(msg_id, ack.seq)

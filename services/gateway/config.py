@@ -33,6 +33,10 @@ class GatewaySettings(ServiceSettings):
     max_connections: int = Field(4096, alias="GATEWAY_MAX_CONNECTIONS", ge=1)
     # Webhooks being stored at once (whole body received, waiting on JetStream); more get 503.
     limit_concurrency: int = Field(1000, alias="GATEWAY_LIMIT_CONCURRENCY", ge=1)
+    # How long one webhook's store is tried again (a NATS reconnect, a stream leader election)
+    # before the answer is 503. Twilio waits 15 s for an answer and, by default, does not
+    # retry a 503; 0 answers 503 at the first failure.
+    store_budget_s: float = Field(8.0, alias="GATEWAY_STORE_BUDGET_S", ge=0, le=14)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from shared.bus import Bus, connect
 from shared.events import DeliveryStatusChanged, MessageReceived, decode
+from tests.integration.test_agent_memory import wait_until
 from tests.twilio_forms import inbound_form, signed, status_form
 
 TOKEN = "test-auth-token-0123456789abcdef"
@@ -142,7 +147,38 @@ async def test_forwarded_headers_are_honoured_only_with_trust_proxy(bus):
         assert response.status_code == expected
 
 
-async def test_nats_down_gives_503_then_the_retry_is_stored_once(client, bus, nats_server):
+async def test_nats_down_past_the_store_budget_gives_503_then_the_retry_is_stored_once(bus, nats_server):
+    app = create_app(settings(GATEWAY_STORE_BUDGET_S=0), bus=bus)  # 0: the first failure answers 503
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.internal") as client:
+        await nats_down_gives_503_then_the_retry_is_stored_once(client, bus, nats_server)
+
+
+async def test_a_stalled_stream_is_ridden_out_within_the_store_budget_and_stored_once(bus, nats_server):
+    """A leader election or a stalled server: Twilio does not retry a 503 by default, so the
+    gateway tries again while the request has time. The fault fires: the first try times out."""
+    nc = await connect(nats_server.url, "impatient", wait=False)
+    impatient = Bus(nc, stream=bus.stream, publish_timeout_s=0.5)
+    app = create_app(settings(GATEWAY_STORE_BUDGET_S=14, PUBLISH_TIMEOUT_S=0.5), bus=impatient)
+    form = inbound_form("still there?")
+    retries_before = REGISTRY.get_sample_value("switchboard_webhook_store_retries_total", {"endpoint": "messages"}) or 0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.internal") as client:
+        await post(client, inbound_form("warm up"))  # connected, the seen-sid bucket open
+        os.kill(nats_server.proc.pid, signal.SIGSTOP)
+        try:
+            answer = asyncio.create_task(post(client, form))
+            await wait_until(lambda: (REGISTRY.get_sample_value(
+                "switchboard_webhook_store_retries_total", {"endpoint": "messages"}) or 0) > retries_before)
+            assert not answer.done()  # no 503: still trying
+        finally:
+            os.kill(nats_server.proc.pid, signal.SIGCONT)
+        response = await answer
+    await nc.close()
+    assert response.status_code == 200
+    assert [e.data.message_sid for e in await stored(bus) if e.data.message_sid == form["MessageSid"]] == [
+        form["MessageSid"]]  # the timed-out first try and the retry: one event
+
+
+async def nats_down_gives_503_then_the_retry_is_stored_once(client, bus, nats_server):
     form = inbound_form("are you there?")
     nats_server.stop()
     for _ in range(50):
