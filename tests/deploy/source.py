@@ -98,7 +98,7 @@ def consumers_of(service: str, owner: str | None = None) -> list[ConsumerUse]:
     """The durable consumers `service`'s code creates (empty for a service that consumes none)."""
     files = sorted((SERVICES / service).rglob("*.py"))
     trees = {path: ast.parse(path.read_text(), str(path)) for path in files}
-    shared = [ast.parse(p.read_text()) for p in sorted((ROOT / "shared").glob("*.py"))]
+    shared = [ast.parse(p.read_text()) for p in sorted((ROOT / "shared").glob("**/*.py"))]
     constants = _string_constants([*shared, *trees.values()])
     uses: list[ConsumerUse] = []
     for path, tree in trees.items():

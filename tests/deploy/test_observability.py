@@ -20,7 +20,7 @@ _LABEL_VALUE = re.compile(r'(\w+)=~?"([^"]+)"')
 def exported_metrics() -> dict[str, str]:
     """name → kind, from every Counter/Gauge/Histogram defined in shared/ and services/."""
     found = {}
-    for path in [*ROOT.glob("shared/*.py"), *ROOT.glob("services/**/*.py")]:
+    for path in [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in {"Counter", "Gauge", "Histogram", "Summary"} and node.args
@@ -42,7 +42,7 @@ def known_series() -> set[str]:
 
 
 def source_text() -> str:
-    return "\n".join(p.read_text() for p in [*ROOT.glob("shared/*.py"), *ROOT.glob("services/**/*.py")])
+    return "\n".join(p.read_text() for p in [*ROOT.glob("shared/**/*.py"), *ROOT.glob("services/**/*.py")])
 
 
 def check_expression(expr: str, where: str) -> None:

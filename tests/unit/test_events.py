@@ -12,6 +12,7 @@ from shared.events import (
     MessageReceivedData,
     UnknownEvent,
     decode,
+    reading,
     register_upcaster,
     utcnow,
 )
@@ -58,7 +59,7 @@ def test_caused_event_keeps_the_chain():
 def test_old_versions_are_upcast_when_read(monkeypatch):
     # Pretend an older v0 of MessageReceived called `body` `text`.
     registry: dict = {}
-    monkeypatch.setattr(ev, "_UPCASTERS", registry)
+    monkeypatch.setattr(reading, "_UPCASTERS", registry)  # where register_upcaster and upcast look
 
     raw = json.loads(make_received().to_bytes())
     raw["version"] = 0
