@@ -22,6 +22,9 @@ without spending the event's delivery budget; any other exception → retry on t
 after `backoff_s`, and dead-letter at `max_deliver` deliveries (counting redeliveries after
 crashes, checked before the handler runs). While an event is held it is kept alive with
 `in_progress`. Waiting (backoff, order, the handler itself) happens on the lane only.
+
+Beside this module: the policy's numbers (`shared.ack_policy`), what a stage needs in
+place before it consumes (`shared.consumer_setup`) and the metrics (`shared.consumer_metrics`).
 """
 
 from __future__ import annotations
@@ -34,21 +37,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar
 
 from nats.aio.msg import Msg
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
-from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
+from shared.ack_policy import AckPolicy
 from shared.bus import Bus, PublishFailed, set_up
-from shared.dead_letter_retry import AutoRetry, DeadLetterRetrier
+from shared.consumer_metrics import LAG, ConsumerMetrics
+from shared.consumer_setup import durable_name, ensure_partition_consumers, open_progress
+from shared.dead_letter_retry import DeadLetterRetrier
 from shared.errors import DependencyUnavailable, PermanentFailure
 from shared.events import Event, MessageDeadLettered, MessageDeadLetteredData, UnknownEvent, decode
-from shared.ids import parse_stored_subject, partition_filter
+from shared.ids import parse_stored_subject
 from shared.lanes import PartitionLanes, Progress
 from shared.logging import get_logger
 from shared.ownership import Membership, assign
-from shared.pinned import PinLost, PinnedConsumerSpec, PinnedPuller, consumer_state, ensure_pinned_consumer, unpin
-from shared.stream import partitions_of
+from shared.pinned import PinLost, PinnedPuller, consumer_state, unpin
 from shared.tracing import span
 
 if TYPE_CHECKING:
@@ -61,74 +63,6 @@ __all__ = [
 
 log = get_logger(__name__)
 T = TypeVar("T")
-
-HANDLED = Counter(
-    "switchboard_events_handled_total", "Events handled by a stage", ["consumer", "outcome"]
-)
-HANDLER_SECONDS = Histogram(
-    "switchboard_handler_seconds", "Time spent in a stage's handler", ["consumer"]
-)
-DEAD_LETTERS = Counter("switchboard_dead_letters_total", "Events given up on", ["consumer"])
-IN_FLIGHT = Gauge("switchboard_consumer_in_flight", "Handlers running in this replica", ["consumer"])
-HELD = Gauge("switchboard_consumer_held", "Events held by this replica (queued on lanes or running)", ["consumer"])
-LANES = Gauge("switchboard_consumer_lanes", "Conversations with events held by this replica", ["consumer"])
-OWNED = Gauge("switchboard_consumer_partitions_owned", "Partitions this replica serves", ["consumer"])
-LAG = Gauge("switchboard_consumer_lag", "Events stored but not yet delivered, per partition",
-            ["consumer", "partition"])
-ORDER_WAITS = Counter("switchboard_consumer_order_waits_total",
-                      "Times a lane waited for an earlier event of its conversation", ["consumer"])
-DEPENDENCY_WAITS = Counter("switchboard_consumer_dependency_waits_total",
-                           "Retries after a dependency was unavailable (no delivery spent)", ["consumer"])
-
-
-@dataclass(frozen=True)
-class AckPolicy:
-    """How a stage consumes and acknowledges. `backoff_s[n-1]` is the delay before attempt n+1."""
-
-    max_deliver: int = 5
-    backoff_s: tuple[float, ...] = (1.0, 5.0, 15.0, 30.0)
-    ack_wait_s: float = 30.0
-    fetch_timeout_s: float = 5.0  # how long one pull request waits on the server
-    concurrency: int = 16  # handlers running at once in one replica
-    buffer: int = 256  # events one partition's owner may hold (the consumer's max_ack_pending)
-    handler_timeout_s: float = 300.0  # one attempt's deadline; past it the attempt has failed
-    dependency_backoff_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0)
-    drain_timeout_s: float = 20.0  # on stop or hand-over: finish what is held within this
-    recheck_s: float = 1.0  # how often a lane waiting for an earlier event looks again
-    # Dead letters retried once healthy again (shared.dead_letter_retry); off unless asked
-    # for: the services ask through `WorkerSettings.ack_policy` (DEAD_LETTER_AUTO_RETRIES).
-    auto_retry: AutoRetry = AutoRetry(attempts=0)
-
-    @property
-    def heartbeat_s(self) -> float:
-        return self.ack_wait_s / 3
-
-    @property
-    def pin_timeout_s(self) -> float:
-        """Silence after which the server moves a partition's pin: half of `ack_wait`."""
-        return max(1.0, self.ack_wait_s / 2)
-
-    @property
-    def member_ttl_s(self) -> float:
-        return max(1.0, self.ack_wait_s / 3)
-
-    @property
-    def pull_expires_s(self) -> float:
-        return max(0.2, min(self.fetch_timeout_s, self.pin_timeout_s / 3))
-
-    @property
-    def held_limit(self) -> int:
-        """Events one replica holds across its partitions: enough to keep every slot busy
-        while some lanes wait, and no more, so a backlog stays visible as consumer lag
-        (what KEDA scales on) instead of hiding in one replica's memory."""
-        return 2 * self.concurrency
-
-    def delay_after(self, deliveries: int) -> float:
-        return self.backoff_s[min(deliveries, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
-
-    def dependency_delay(self, waits: int) -> float:
-        steps = self.dependency_backoff_s or (1.0,)
-        return steps[min(waits, len(steps)) - 1]
 
 
 @dataclass(frozen=True)
@@ -145,63 +79,11 @@ class Delivery:
 Handler = Callable[[Event[Any], Delivery], Awaitable[None]]
 
 
-def durable_name(service: str, kind: str, partition: int) -> str:
-    return f"{service}-{kind}-p{partition:03d}"
-
-
-def consumer_spec(stream: str, service: str, kind: str, partition: int, policy: AckPolicy) -> PinnedConsumerSpec:
-    return PinnedConsumerSpec(
-        stream=stream,
-        durable=durable_name(service, kind, partition),
-        description=f"{service}: {kind} events of partition {partition}, in order per conversation",
-        filter_subject=partition_filter(kind, partition),
-        ack_wait_s=policy.ack_wait_s,
-        max_ack_pending=policy.buffer,
-        pin_timeout_s=policy.pin_timeout_s,
-    )
-
-
-async def ensure_partition_consumers(bus: Bus, service: str, kind: str, policy: AckPolicy) -> int:
-    """Create or update the service's durable consumers, one per partition. Idempotent."""
-    info = await bus.js.stream_info(bus.stream)
-    partitions = partitions_of(info.config)
-    for partition in range(partitions):
-        await ensure_pinned_consumer(bus.nc, consumer_spec(bus.stream, service, kind, partition, policy))
-    return partitions
-
-
-async def open_progress(bus: Bus, stage: str, replicas: int) -> Progress:
-    bucket = f"{bus.stream}_PROGRESS"
-    try:
-        kv = await bus.js.key_value(bucket)
-    except BucketNotFoundError:
-        kv = await bus.js.create_key_value(KeyValueConfig(
-            bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas,
-            description="last event each ordered stage finished, per conversation",
-        ))
-    return Progress(kv, stage)
-
-
 @dataclass
 class _Owned:
     task: asyncio.Task[None]
     release: asyncio.Event
     lanes: PartitionLanes | None = None
-
-
-class _Metrics:
-    def __init__(self, name: str):
-        self.waiting_for_order = ORDER_WAITS.labels(name)
-        self.dependency_waits = DEPENDENCY_WAITS.labels(name)
-        self.in_flight = IN_FLIGHT.labels(name)
-        self.held = HELD.labels(name)
-        self.lanes = LANES.labels(name)
-        self.owned = OWNED.labels(name)
-        self.ok = HANDLED.labels(name, "ok")
-        self.retried = HANDLED.labels(name, "retried")
-        self.dead = HANDLED.labels(name, "dead_lettered")
-        self.dead_letters = DEAD_LETTERS.labels(name)
-        self.seconds = HANDLER_SECONDS.labels(name)
 
 
 class PartitionedConsumer:
@@ -220,7 +102,7 @@ class PartitionedConsumer:
         self.name = f"{service}-{kind}"
         self.replicas = replicas  # key-value replicas, as for the stream
         self.member = member
-        self.metrics = _Metrics(self.name)
+        self.metrics = ConsumerMetrics(self.name)
         self.slots = asyncio.Semaphore(policy.concurrency)  # made again in run(): tests swap the policy
         self.owned: dict[int, _Owned] = {}
         self.partitions = 0
