@@ -63,19 +63,20 @@ browser:
 
 # Two phases: every test but the `solo` ones on TEST_WORKERS pytest-xdist workers (most
 # tests wait on processes, sockets and timers, so a serial run leaves the CPU idle most of
-# the time; 4 workers measured fastest on 2 cores, docs/benchmarks.md "Test suite"), then the
-# `solo` tests alone: they compare throughput within one run, or run `up`, which picks its
-# ports as it starts and lost one to another worker's server in one run in five. A fresh --basetemp per run, so two suites on one machine never share (or clean
-# up) a temporary directory. TEST_WORKERS=0 runs everything in one process.
+# the time; 4 workers measured fastest on 2 cores, docs/benchmarks.md "Test suite"; `long`
+# tests are collected first so they overlap the rest), then the `solo` tests alone: they
+# compare throughput within one run. A fresh --basetemp per run, so two suites on one
+# machine never share (or clean up) a temporary directory. TEST_WORKERS=0 runs everything
+# in one process.
 TEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
 test: install lint browser
 	@base="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"; \
 	echo "tests: phase 1 of 2, everything but the solo tests, on $(TEST_WORKERS) workers"; \
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not solo" --basetemp="$$base/parallel" || exit $$?; \
-	echo "tests: phase 2 of 2, the solo tests (throughput, make up), alone"; \
-	$(PYTEST) -m solo --basetemp="$$base/solo"
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not solo" --durations=8 --basetemp="$$base/parallel" || exit $$?; \
+	echo "tests: phase 2 of 2, the solo tests (agent replicas' throughput), alone"; \
+	$(PYTEST) -m solo --durations=4 --basetemp="$$base/solo"
 
 bench: install
 	bash tests/bench/run.sh $(ARGS)

@@ -142,3 +142,9 @@ async def authorized_nats(tmp_path: Path, stream_spec: StreamSpec):
     finally:
         await nats_.close()
         server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `long` (minutes each) first, keeping the order otherwise: pytest-xdist hands
+    out work in collection order, so they then run beside the short tests, not after them."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -41,9 +41,9 @@ def opt_keyword(text: str) -> Literal["stop", "start"] | None:
 
 ACK = {
     ("stop", "en"): "You won't get any more reminders or messages from me unless you write to me. Send START to turn them back on.",
-    ("stop", "es"): "No te enviaré más recordatorios ni mensajes salvo que me escribas. Envía ALTA para volver a activarlos.",
+    ("stop", "es"): "No te enviaré más recordatorios ni mensajes salvo que me escribas. Mandá ALTA para volver a activarlos.",
     ("start", "en"): "Reminders are back on. Send STOP at any time to turn them off.",
-    ("start", "es"): "Los recordatorios vuelven a estar activos. Envía BAJA cuando quieras para desactivarlos.",
+    ("start", "es"): "Los recordatorios vuelven a estar activos. Mandá BAJA cuando quieras para desactivarlos.",
 }
 SPANISH_WORDS = frozenset({"baja", "darme de baja", "dar de baja", "alto", "parar", "para", "detener",
                            "no mas mensajes", "cancelar suscripcion", "desuscribir", "desuscribirme", "alta",

@@ -1,4 +1,4 @@
-"""Everything in tests/e2e is marked `e2e`: `make test` runs that tier alone, after the rest."""
+"""Everything in tests/e2e is marked `e2e` (`pytest -m "not e2e"` skips the process-level tier)."""
 
 from __future__ import annotations
 
