@@ -63,9 +63,12 @@ browser:
 
 # Two phases: every test but the `solo` ones on TEST_WORKERS pytest-xdist workers (most
 # tests wait on processes, sockets and timers, so a serial run leaves the CPU idle most of
-# the time; 4 workers measured fastest on 2 cores, docs/benchmarks.md "Test suite"; `long`
-# tests are collected first so they overlap the rest), then the `solo` tests alone: they
-# compare throughput within one run. A fresh --basetemp per run, so two suites on one
+# the time; 4 workers measured fastest on 2 cores, docs/benchmarks.md "Test suite"), then
+# the `solo` tests alone: they compare throughput within one run. `--dist loadfile` keeps
+# each module on one worker, so a module-scoped fixture (test_up.py's shared `up`) starts
+# once; `long` modules are collected first so they run beside the rest, not after it.
+# (`--dist loadgroup` would group by mark, but pytest-xdist 3.8 writes the group into
+# `item._nodeid`, which pytest 9 no longer reads: every test became its own group.) A fresh --basetemp per run, so two suites on one
 # machine never share (or clean up) a temporary directory. TEST_WORKERS=0 runs everything
 # in one process.
 TEST_WORKERS ?= 4
@@ -74,7 +77,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 test: install lint browser
 	@base="$$(mktemp -d "$${TMPDIR:-/tmp}/switchboard-test-XXXXXX")"; \
 	echo "tests: phase 1 of 2, everything but the solo tests, on $(TEST_WORKERS) workers"; \
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not solo" --durations=8 --basetemp="$$base/parallel" || exit $$?; \
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not solo" --durations=8 --basetemp="$$base/parallel" || exit $$?; \
 	echo "tests: phase 2 of 2, the solo tests (agent replicas' throughput), alone"; \
 	$(PYTEST) -m solo --durations=4 --basetemp="$$base/solo"
 

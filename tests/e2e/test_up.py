@@ -31,11 +31,11 @@ from tests.fakes.otlp_collector import OtlpCollector
 from tests.twilio_forms import inbound_form, new_sid, signed
 from tests.waiting import scaled, wait_until
 
-# One xdist worker runs the whole module (its first `up` is shared), first of all (`long`), beside
-# the other workers. It used to run alone after the rest: a port it pre-chose was taken by another
+# One xdist worker runs the whole module (`make test` distributes by file, and its first `up` is
+# shared), first of all (`long`), beside the other workers. It used to run alone after the rest: a port it pre-chose was taken by another
 # worker's server in one run in five. Now `up` chooses and holds its ports itself (ports.json 0)
 # and hands its services listening sockets (shared/listen.py), which nobody else can bind.
-pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.xdist_group("up"), pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.long, pytest.mark.timeout(600)]
 
 READY_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 90

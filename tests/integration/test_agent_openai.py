@@ -8,6 +8,7 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from prometheus_client import REGISTRY
@@ -32,6 +33,9 @@ from tests.integration.test_agent_memory import (
     send_text,
     wait_until,
 )
+
+# `long`: minutes of processes in all; collected first so it runs beside the short tests.
+pytestmark = pytest.mark.long
 
 MADRID = ZoneInfo("Europe/Madrid")
 

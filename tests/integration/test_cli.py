@@ -11,8 +11,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from switchboard.cli import format_report
 from switchboard.infra import NatsServer, free_port
+
+# `long`: minutes of processes in all; collected first so it runs beside the short tests.
+pytestmark = pytest.mark.long
 
 
 def switchboard(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

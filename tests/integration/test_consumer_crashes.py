@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from nats.js.api import SubjectTransform
 
 from shared.bus import Bus, connect
@@ -27,6 +28,9 @@ from shared.events import Event, MessageDeadLettered, MessageReceived, MessageRe
 from shared.ids import conversation_id
 from shared.stream import StreamSpec, ensure_stream
 from tests.waiting import eventually, scaled
+
+# `long`: minutes of processes in all; collected first so it runs beside the short tests.
+pytestmark = pytest.mark.long
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_DELIVER = 2
