@@ -44,12 +44,16 @@ def agent_settings(database_url: str, bus: Bus, **env: Any) -> AgentSettings:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(bus: Bus, settings: AgentSettings, policy: AckPolicy = FAST, **deps: Any) -> AsyncIterator[Agent]:
-    """One agent replica consuming `wa.text`; stopped (message in hand finished) on exit."""
+async def running_agent(bus: Bus, settings: AgentSettings, policy: AckPolicy = FAST,
+                        workers: list[Any] | None = None, **deps: Any) -> AsyncIterator[Agent]:
+    """One agent replica consuming `wa.text`; stopped (message in hand finished) on exit.
+    Its PartitionedConsumer is appended to `workers`, for tests that wait on its partitions."""
     async with open_agent(settings, bus, **deps) as agent:
         stop = asyncio.Event()
         worker = consumer(bus, agent, settings)
         worker.policy = policy
+        if workers is not None:
+            workers.append(worker)
         task = asyncio.create_task(worker.run(stop))
         try:
             yield agent

@@ -195,8 +195,13 @@ async def test_two_replicas_answer_ten_conversations_of_twenty_messages_in_order
     users = [f"+3460000{n:04d}" for n in range(10)]
     settings = agent_settings(database_url, bus)
     ReplicaA.delay_s = ReplicaB.delay_s = 0.01
-    async with Recorder(bus) as seen, running_agent(bus, settings, model=ReplicaA()) as agent, \
-            running_agent(bus, settings, model=ReplicaB()):
+    workers: list = []
+    async with Recorder(bus) as seen, running_agent(bus, settings, model=ReplicaA(), workers=workers) as agent, \
+            running_agent(bus, settings, model=ReplicaB(), workers=workers):
+        # Both have joined and split the partitions between them (on a busy machine the second
+        # used to join after the first had answered everything).
+        await wait_until(lambda: all(w.owned for w in workers)
+                         and sum(len(w.owned) for w in workers) == workers[0].partitions)
         sent: dict[str, list[str]] = {user: [] for user in users}
         order = [user for user in users for _ in range(20)]
         random.Random(7).shuffle(order)
