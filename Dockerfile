@@ -10,6 +10,8 @@
 #   docker build --build-arg SERVICE=console  -t switchboard/console  .
 #   docker build --build-arg SERVICE=migrate  --build-arg EXTRAS=audit,agent,calendar \
 #                --build-arg MODULE=switchboard -t switchboard/migrate .
+#   docker build --build-arg SERVICE=privacy  --build-arg EXTRAS=audit,agent,calendar \
+#                --build-arg MODULE=switchboard.privacy -t switchboard/privacy .
 #   docker build --build-arg SERVICE=sandbox  --build-arg EXTRAS=cli \
 #                --build-arg MODULE=switchboard.sandbox -t switchboard/sandbox .
 #
@@ -17,7 +19,8 @@
 #          (`python -m services.<SERVICE>`).
 # EXTRAS   the pyproject extras to install, comma-separated (default: SERVICE).
 #          `migrate` runs `switchboard provision`, so it needs every extra that owns a
-#          schema: audit, agent and calendar.
+#          schema: audit, agent and calendar. `privacy` (the privacy worker) needs the
+#          same three: it erases and sweeps those services' tables with their modules.
 # MODULE   what `python -m` runs when no command is given (default: services.<SERVICE>).
 #
 # The transcriber (when it lands): its default speech model comes from the
@@ -58,9 +61,12 @@ RUN pip install --constraint requirements.lock ".[${EXTRAS}]" \
 FROM base AS runtime
 ARG SERVICE
 ARG MODULE=services.${SERVICE}
+# /var/lib/switchboard/exports: the privacy worker's PRIVACY_EXPORT_DIR. Created here,
+# owned by the user, so a fresh Docker volume mounted on it starts writable by it.
 RUN groupadd --system --gid 10001 switchboard \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
-      --home-dir /nonexistent --shell /usr/sbin/nologin switchboard
+      --home-dir /nonexistent --shell /usr/sbin/nologin switchboard \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/switchboard/exports
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     SWITCHBOARD_MODULE=${MODULE} \

@@ -1,8 +1,10 @@
 """What the code says, read without running it: the services and the consumers they create.
 
-A service is a package with `services/<name>/__main__.py`. Its durable consumers are
-found in its source: `PartitionedConsumer(bus, "<service>", "<kind>", ...)` creates one
-consumer per partition, named by `shared.consumer.durable_name`;
+A service is a package with `services/<name>/__main__.py`. A deployed workload is a
+service, or any other entry `switchboard up` runs (`switchboard.registry.SERVICES`: the
+privacy worker `switchboard.privacy`), except the sandbox-only Twilio emulator. Its
+durable consumers are found in its source: `PartitionedConsumer(bus, "<service>",
+"<kind>", ...)` creates one consumer per partition, named by `shared.consumer.durable_name`;
 `BatchConsumer(bus, "<durable>", ...)` and `ConsumerConfig(durable_name="<durable>")`
 create one. Arguments may be string literals or module-level string constants.
 """
@@ -21,6 +23,24 @@ SERVICES = ROOT / "services"
 
 def services_in_code() -> list[str]:
     return sorted(p.parent.name for p in SERVICES.glob("*/__main__.py"))
+
+
+def workloads_in_code() -> dict[str, str]:
+    """Every process a deployment runs, by name: `python -m <module>`. The registry's
+    entries (but the sandbox-only emulator) and every package under services/, so a
+    service the registry does not list yet is still expected to be deployed."""
+    from switchboard.registry import SERVICES as ENTRIES
+
+    found = {name: f"services.{name}" for name in services_in_code()}
+    found.update((entry.name, entry.module) for entry in ENTRIES if not entry.sandbox_only)
+    return dict(sorted(found.items()))
+
+
+def _package(name: str) -> Path:
+    """The source directory of a workload (`switchboard/privacy`) or of a library under
+    services/ (`services/reminders`)."""
+    module = workloads_in_code().get(name, f"services.{name}")
+    return ROOT.joinpath(*module.split("."))
 
 
 @dataclass(frozen=True)
@@ -96,7 +116,7 @@ def consumers_run_by(service: str) -> list[ConsumerUse]:
 
 def consumers_of(service: str, owner: str | None = None) -> list[ConsumerUse]:
     """The durable consumers `service`'s code creates (empty for a service that consumes none)."""
-    files = sorted((SERVICES / service).rglob("*.py"))
+    files = sorted(_package(service).rglob("*.py"))
     trees = {path: ast.parse(path.read_text(), str(path)) for path in files}
     shared = [ast.parse(p.read_text()) for p in sorted((ROOT / "shared").glob("**/*.py"))]
     constants = _string_constants([*shared, *trees.values()])

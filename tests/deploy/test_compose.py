@@ -11,13 +11,17 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.source import services_in_code
+from tests.deploy.source import workloads_in_code
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
 INFRASTRUCTURE = {"nats", "postgres", "migrate", "sandbox"}
 DRAIN_DEFAULT_S = 20  # NATS_DRAIN_TIMEOUT_S's default in shared/settings.py
+# Act for every service that owns a schema, each with that service's own role
+# (switchboard/privacy/stores.py): given every owner's URL as `<SERVICE>_DATABASE_URL`,
+# like migrate, and no DATABASE_URL of their own.
+ACTS_FOR_EACH_OWNER = {"privacy"}
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +50,15 @@ def test_the_schema_catches_a_misspelt_key(compose):
     assert list(jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).iter_errors(broken))
 
 
-@pytest.mark.parametrize("service", services_in_code())
-def test_every_service_in_code_runs_in_compose(compose, service):
-    assert service in compose["services"], f"services/{service} exists but docker-compose.yml does not run it"
+@pytest.mark.parametrize(("service", "module"), workloads_in_code().items())
+def test_every_service_in_code_runs_in_compose(compose, service, module):
+    assert service in compose["services"], f"{module} exists but docker-compose.yml does not run it"
     definition = compose["services"][service]
-    assert definition["command"] == ["python", "-m", f"services.{service}"]
-    assert definition["build"]["args"]["SERVICE"] == service
+    assert definition["command"] == ["python", "-m", module]
+    args = definition["build"]["args"]
+    assert args["SERVICE"] == service
+    # The image's own default command runs the same module (Dockerfile, MODULE).
+    assert args.get("MODULE", f"services.{service}") == module
 
 
 def test_nats_runs_jetstream_on_a_volume_with_monitoring_and_a_healthcheck(compose):
@@ -83,7 +90,7 @@ def test_every_service_waits_for_the_migrations_and_healthy_dependencies(compose
         depends = definition.get("depends_on", {})
         assert depends.get("migrate") == {"condition": "service_completed_successfully"}, name
         assert depends.get("nats") == {"condition": "service_healthy"}, name
-        if "DATABASE_URL" in definition["environment"]:
+        if any(variable.endswith("DATABASE_URL") for variable in definition["environment"]):
             assert depends.get("postgres") == {"condition": "service_healthy"}, name
 
 
@@ -123,6 +130,7 @@ def test_secrets_come_from_the_env_file_and_every_variable_is_documented(compose
 
 
 def test_each_service_logs_in_to_postgres_as_its_own_role(compose):
+    from switchboard.privacy.stores import database_services
     from switchboard.registry import SERVICES
 
     def user(url: str) -> str:
@@ -134,8 +142,21 @@ def test_each_service_logs_in_to_postgres_as_its_own_role(compose):
     assert "DATABASE_URL" not in migrate
     for name, definition in compose["services"].items():
         environment = definition.get("environment", {})
-        if name in owners:
+        if name in ACTS_FOR_EACH_OWNER:
+            variables = {f"{service.upper()}_DATABASE_URL" for service in database_services()}
+            assert {v for v in environment if "DATABASE" in v} == variables, name
+            for variable in variables:
+                assert environment[variable] == migrate[variable], f"{name}: {variable} is not the owner's role"
+        elif name in owners:
             assert user(environment["DATABASE_URL"]) == f"switchboard_{name}", name
             assert environment["DATABASE_URL"] == migrate[f"{name.upper()}_DATABASE_URL"], name
         elif name != "migrate":
             assert not any("DATABASE" in variable for variable in environment), name
+
+
+def test_the_privacy_worker_keeps_its_exports_on_a_named_volume(compose):
+    """Exports wait for the operator across restarts; the root filesystem is read-only."""
+    privacy = compose["services"]["privacy"]
+    directory = privacy["environment"]["PRIVACY_EXPORT_DIR"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in privacy["volumes"]}
+    assert mounts.get(directory) in compose["volumes"], f"{directory} is not on a named volume"

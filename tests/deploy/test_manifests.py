@@ -1,8 +1,9 @@
 """What a platform team expects of every rendered overlay, checked object by object.
 
-Services come from the code (`services/*/__main__.py`), consumer names from the code
-(tests/deploy/source.py) and timeouts from the rendered ConfigMap, so a new service, a
-renamed consumer or a longer drain timeout fails here until the manifests follow.
+Services come from the code (`services/*/__main__.py` and the processes `switchboard up`
+runs, such as the privacy worker), consumer names from the code (tests/deploy/source.py)
+and timeouts from the rendered ConfigMap, so a new service, a renamed consumer or a
+longer drain timeout fails here until the manifests follow.
 """
 
 from __future__ import annotations
@@ -29,14 +30,24 @@ from tests.deploy.manifests import (
     selects,
     workloads,
 )
-from tests.deploy.source import consumers_of, services_in_code
+from tests.deploy.source import consumers_of, workloads_in_code
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = services_in_code()
+MODULES = workloads_in_code()  # name -> the module its Deployment runs
+SERVICES = list(MODULES)
 WORKERS = [s for s in SERVICES if s != "gateway"]
 SECRET_NAME = "switchboard-secrets"
 # Operator tools off the message path: a fixed replica count, no autoscaler.
 FIXED_SIZE = {"console"}
+# Singletons: exactly one replica, no autoscaler, replaced with `Recreate` rather than
+# surged. The privacy worker keeps users' exports on a ReadWriteOnce volume, which a surge
+# pod on another node could never mount (the rollout would hang), and it takes requests
+# one at a time from one consumer: there is no lag worth scaling on.
+SINGLETONS = {"privacy"}
+# Workloads that act for every service that owns a schema, each with that service's own
+# role (switchboard/privacy/stores.py), so they read every owner's database Secret under
+# `<SERVICE>_DATABASE_URL`, like the Jobs, and never a DATABASE_URL of their own.
+ACTS_FOR_EACH_OWNER = {"privacy"}
 
 overlays = pytest.mark.parametrize("overlay", OVERLAYS)
 
@@ -71,15 +82,17 @@ def port_number(container: dict, port: int | str) -> int:
 
 def test_the_code_has_the_services_this_suite_expects():
     assert {"gateway", "audit"} <= set(SERVICES)
+    assert MODULES["privacy"] == "switchboard.privacy"
+    assert "sandbox" not in MODULES  # the Twilio emulator is for local trials only
 
 
 @overlays
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_service_in_code_has_a_deployment_running_it(rendered, overlay, service):
     deployment = named(rendered[overlay], "Deployment", service)
-    assert deployment is not None, f"services/{service} exists but the {overlay} overlay has no Deployment for it"
+    assert deployment is not None, f"{MODULES[service]} exists but the {overlay} overlay has no Deployment for it"
     commands = [c.get("command", []) + c.get("args", []) for c in containers(deployment)]
-    assert ["python", "-m", f"services.{service}"] in commands
+    assert ["python", "-m", MODULES[service]] in commands
 
 
 @overlays
@@ -156,9 +169,41 @@ def test_the_grace_period_outlasts_the_nats_drain_timeout(rendered, overlay):
 @overlays
 def test_rollouts_never_take_a_ready_pod_away_first(rendered, overlay):
     for deployment in deployments(rendered[overlay]):
+        if deployment["metadata"]["name"] in SINGLETONS:
+            continue  # replaced, not surged: test_a_singleton_keeps_one_replica_on_its_own_volume
         strategy = deployment["spec"]["strategy"]
         assert strategy["type"] == "RollingUpdate"
         assert strategy["rollingUpdate"]["maxUnavailable"] == 0, deployment["metadata"]["name"]
+
+
+def claimed_volumes(manifests: list[Manifest], workload: Manifest) -> list[Manifest]:
+    """The PersistentVolumeClaims a workload's pods mount."""
+    names = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(workload).get("volumes", [])
+             if "persistentVolumeClaim" in v}
+    return [c for c in of_kind(manifests, "PersistentVolumeClaim") if c["metadata"]["name"] in names]
+
+
+@overlays
+def test_a_singleton_keeps_one_replica_on_its_own_volume(rendered, overlay):
+    manifests = rendered[overlay]
+    scaled = {s["spec"]["scaleTargetRef"]["name"]
+              for s in of_kind(manifests, "HorizontalPodAutoscaler") + of_kind(manifests, "ScaledObject")}
+    for deployment in deployments(manifests):
+        name = deployment["metadata"]["name"]
+        claims = claimed_volumes(manifests, deployment)
+        if name not in SINGLETONS:
+            assert not any("ReadWriteOnce" in c["spec"]["accessModes"] for c in claims), (
+                f"{name} mounts a ReadWriteOnce volume, which a surge pod on another node cannot: "
+                "make it a singleton (SINGLETONS) or use another access mode"
+            )
+            continue
+        assert deployment["spec"]["replicas"] == 1, name
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+        assert name not in scaled, f"{name} is a singleton: no autoscaler"
+        # The reason for the exception: a ReadWriteOnce volume only one node can mount.
+        assert claims and all("ReadWriteOnce" in c["spec"]["accessModes"] for c in claims), name
+    for name in SINGLETONS:
+        assert named(manifests, "Deployment", name) is not None, name
 
 
 @overlays
@@ -250,10 +295,13 @@ def test_workloads_with_a_database_may_reach_postgres(rendered, overlay):
 
 @overlays
 def test_each_service_reads_only_its_own_database_secret(rendered, overlay):
+    from switchboard.privacy.stores import database_services
     from switchboard.registry import SERVICES as ENTRIES
 
     owners = {entry.name for entry in ENTRIES if entry.schemas}
     readers = {entry.name for entry in ENTRIES if entry.reads}  # the console: SELECT on audit only
+    acted_for = set(database_services())  # whose tables the privacy worker erases
+    assert acted_for and acted_for <= owners
     for workload in workloads(rendered[overlay]):
         name = workload["metadata"]["name"]
         refs = {
@@ -261,7 +309,9 @@ def test_each_service_reads_only_its_own_database_secret(rendered, overlay):
             for c in pod_spec(workload)["containers"] for entry in c.get("env", [])
             if database_variable(entry["name"]) and "secretKeyRef" in entry.get("valueFrom", {})
         }
-        if workload["kind"] == "Deployment":
+        if workload["kind"] == "Deployment" and name in ACTS_FOR_EACH_OWNER:
+            assert refs == {f"{s.upper()}_DATABASE_URL": f"switchboard-db-{s}" for s in acted_for}, name
+        elif workload["kind"] == "Deployment":
             expected = {"DATABASE_URL": f"switchboard-db-{name}"} if name in owners | readers else {}
             assert refs == expected, name
         else:  # the Jobs: every service's own URL under its own variable, never a shared one
@@ -304,7 +354,7 @@ def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(render
     scaled |= {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(manifests, "ScaledObject")}
     for deployment in deployments(manifests):
         name = deployment["metadata"]["name"]
-        if name in FIXED_SIZE:
+        if name in FIXED_SIZE | SINGLETONS:
             assert name not in scaled and deployment["spec"]["replicas"] >= 1, name
             continue
         assert name in scaled, f"{name} has no autoscaler"
@@ -322,6 +372,12 @@ def test_every_consuming_worker_has_a_keda_target_naming_the_consumers_its_code_
     partitions = int(data["PARTITIONS"])
     uses = consumers_of(service)
     scaled = [s for s in of_kind(manifests, "ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == service]
+    if service in SINGLETONS:
+        # It consumes (the privacy worker: `privacy` on wa.privacy.>), but one replica
+        # serves it, so KEDA would have nothing to change.
+        assert uses, f"{service}: the suite expected a consuming singleton"
+        assert not scaled, f"{service} is a singleton: no ScaledObject"
+        return
     if not uses:
         # A request/reply service (the calendar micro service) has no lag to scale on.
         assert not scaled, f"{service} creates no consumer, so KEDA has nothing to watch"
@@ -359,7 +415,8 @@ def test_the_generated_scaled_objects_are_up_to_date():
         assert path.exists() and path.read_text() == text, (
             f"{path.relative_to(ROOT)} is stale: run `.venv/bin/python deploy/k8s/scaledobjects.py`"
         )
-    assert set(module.WORKERS) >= {s for s in WORKERS if consumers_of(s)}
+    assert set(module.WORKERS) >= {s for s in WORKERS if consumers_of(s) and s not in SINGLETONS}
+    assert not set(module.WORKERS) & SINGLETONS
 
 
 # --- network policies ------------------------------------------------------------------------

@@ -56,8 +56,14 @@ def nats_workloads(manifests: list[Manifest]) -> list[Manifest]:
     return [w for w in workloads(manifests) if w["metadata"]["name"] not in WITHOUT_NATS]
 
 
+# Deployments that connect as `admin`, not as an identity of their own: the privacy worker
+# purges the stream by subject and the services' buckets (shared/nats_permissions.py,
+# docs/privacy.md "Permissions"), which only the operator identity may.
+AS_ADMIN = frozenset({"privacy"})
+
+
 def identity_of(workload: Manifest) -> str:
-    if workload["kind"] == "Job":
+    if workload["kind"] == "Job" or workload["metadata"]["name"] in AS_ADMIN:
         return "admin"
     return workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
 
@@ -214,9 +220,10 @@ def test_compose_runs_nats_with_the_same_users_and_each_service_as_its_own():
     for identity in IDENTITIES:
         variable = f"NATS_{identity.upper()}_PASSWORD"
         assert f"${{{variable}:?" in nats["environment"][password_variable(identity)]
-        workload = compose["services"]["migrate" if identity == "admin" else identity]
-        assert workload["environment"]["NATS_USER"] == identity
-        assert workload["environment"]["NATS_PASSWORD"].startswith(f"${{{variable}:?")
+        for name in ("migrate", *sorted(AS_ADMIN)) if identity == "admin" else (identity,):
+            workload = compose["services"][name]
+            assert workload["environment"]["NATS_USER"] == identity, name
+            assert workload["environment"]["NATS_PASSWORD"].startswith(f"${{{variable}:?"), name
     assert "NATS_USER" not in compose["services"]["sandbox"]["environment"]
 
 
