@@ -37,6 +37,7 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 OUTCOMES = Counter("switchboard_reminders_total", "Due reminders by outcome", ["outcome"])
+SENT = frozenset({"sent", "sent_template"})  # counted when Twilio accepts, in _fire
 LATENESS = Histogram("switchboard_reminder_lateness_seconds", "Due time to Twilio accepting the reminder",
                      buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
 
@@ -64,9 +65,15 @@ def ledger_key(reminder: Reminder) -> str:
 
 
 async def fire(timer: DueTimer, deps: Dispatch, last_attempt: bool = False) -> str:
-    """Handle one fired timer; returns the outcome (also counted). Raises on a transient failure."""
+    """Handle one fired timer; returns the outcome (also counted). Raises on a transient failure.
+
+    A send is counted the moment Twilio accepts it, not here: the bookkeeping after it (the
+    ReminderSent event, settling the reminder) may fail and be redone by a redelivered timer,
+    which then finds the reminder settled ("stale") or already sent, and must not count the
+    send a second time or lose it."""
     outcome = await _fire(timer, deps, last_attempt)
-    OUTCOMES.labels(outcome).inc()
+    if outcome not in SENT:
+        OUTCOMES.labels(outcome).inc()
     return outcome
 
 
@@ -116,6 +123,7 @@ async def _fire(timer: DueTimer, deps: Dispatch, last_attempt: bool) -> str:
         if not exc.accepted_maybe:
             await deps.ledger.record(key, 1, f"unsent:{exc.code or exc.status}")
         raise
+    OUTCOMES.labels("sent_template" if content_sid else "sent").inc()  # accepted by Twilio: counted once
     recorded = f"sent:{sid}|{content_sid or ''}"  # what went, so a redelivery publishes the same fact
     await deps.ledger.record(key, 1, recorded)
     LATENESS.observe(max(0.0, (deps.clock.now() - reminder.due_at).total_seconds()))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.outbound.ledger import SentLedger
 from services.outbound.twilio_api import SendError
@@ -14,6 +16,7 @@ from services.reminders.dispatch import Dispatch, fire
 from services.reminders.model import Reminder
 from services.reminders.timers import DueTimer
 from shared.clock import ManualClock
+from shared.eventlog import PublishFailed
 from shared.eventlog_memory import InMemoryEventLog
 from shared.events import (
     CalendarEventCreated,
@@ -168,3 +171,40 @@ async def test_a_timer_redelivered_after_the_send_was_recorded_publishes_the_sam
     assert sender.sent == []
     [sent] = of(events, ReminderSent)
     assert sent.data.twilio_sid == "SM" + "9" * 32 and sent.data.content_sid == "HX" + "a" * 32
+
+
+class FailsFirstReminderSent:
+    """The event log, but the first ReminderSent publish fails (no PubAck)."""
+
+    def __init__(self, inner: InMemoryEventLog):
+        self.inner = inner
+        self.failed = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    async def publish(self, event, msg_id: str) -> int:
+        if isinstance(event, ReminderSent) and not self.failed:
+            self.failed += 1
+            raise PublishFailed("no PubAck within 2.0s")
+        return await self.inner.publish(event, msg_id)
+
+
+async def test_a_send_whose_bookkeeping_fails_is_counted_once_when_the_timer_comes_back(rig):
+    deps, events, _, sender, _ = rig
+    wrote(events, NOW - timedelta(hours=1))
+    flaky = FailsFirstReminderSent(events)
+    deps = dataclasses.replace(deps, events=flaky)
+    item = await deps.book.schedule(make())
+
+    def sent_total() -> float:
+        return REGISTRY.get_sample_value("switchboard_reminders_total", {"outcome": "sent"}) or 0.0
+
+    before = sent_total()
+    with pytest.raises(PublishFailed):
+        await due(deps, item)  # Twilio accepted it; the ReminderSent event did not get stored
+    assert flaky.failed == 1 and len(sender.sent) == 1
+    assert sent_total() == before + 1  # counted when Twilio accepted it
+    assert await due(deps, item) == "sent"  # the redelivered timer finishes the bookkeeping
+    assert len(sender.sent) == 1 and len(of(events, ReminderSent)) == 1
+    assert sent_total() == before + 1  # and is not counted twice
