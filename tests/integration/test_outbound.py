@@ -186,12 +186,15 @@ async def test_pacing_holds_one_sender_to_its_rate_without_holding_back_others(b
     for event in paced:
         await bus.publish(event, msg_id=event.data.reply_id)
     await bus.publish(other, msg_id=other.data.reply_id)
-    await wait_until(lambda: emulator.sent_to(other.data.to), timeout=5)
-    other_latency = time.monotonic() - started
+    await wait_until(lambda: emulator.sent_to(other.data.to), timeout=30)
     await wait_until(lambda: len(emulator.sent_to(slow_user)) == 50, timeout=30)
     elapsed = time.monotonic() - started
-    assert elapsed >= 4.9
-    assert other_latency < 2.0
+    assert elapsed >= 4.9  # the slow sender held to 10 a second
+    # Not held back: published after all 50, it reached Twilio while the paced ones were still
+    # going out (by the emulator's order of arrival, not a wall-clock bound; it used to assert
+    # under 2 s, which a second suite on the machine broke at 2.25 s).
+    other_index = emulator.sent_to(other.data.to)[0]["index"]
+    assert other_index < max(m["index"] for m in emulator.sent_to(slow_user))
     assert [m["body"] for m in emulator.sent_to(slow_user)] == [f"paced {i}" for i in range(50)]
 
 
