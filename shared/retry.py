@@ -7,15 +7,16 @@ The delay before retry n (n = 1, 2, ...) is `min(cap_s, base_s * 2 ** (n - 1))`,
 the fraction `jitter` is random: with the default 1.0 ("full jitter") it is uniform in
 [0, ceiling], which spreads out clients that failed together; 0.5 keeps it in
 [ceiling / 2, ceiling]; 0 makes it fixed. The loop stops at the first success, at the
-first error `is_transient` rejects, or after `attempts` calls, and then re-raises the
-last error unchanged. `sleep` and the random source are injectable, so tests need no
-real waiting.
+first error `is_transient` rejects, after `attempts` calls, or (given a `deadline`) when
+the next try would start after it; then it re-raises the last error unchanged. `sleep`,
+the clock and the random source are injectable, so tests need no real waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
@@ -51,11 +52,15 @@ async def retry(
     *,
     on_retry: Callable[[BaseException, int], None] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """`await call()`, retried after transient errors as `policy` says.
 
-    `on_retry(error, attempt)` runs before each wait (metrics, a log line). Cancellation
-    is never retried: only `Exception`s reach `is_transient`.
+    `on_retry(error, attempt)` runs before each wait (metrics, a log line). `deadline`, on
+    `clock`, is the latest moment a try may start (a caller with a time budget passes its
+    end less the longest a try may take). Cancellation is never retried: only
+    `Exception`s reach `is_transient`.
     """
     attempt = 1
     while True:
@@ -64,7 +69,10 @@ async def retry(
         except Exception as exc:
             if attempt >= policy.attempts or not is_transient(exc):
                 raise
+            delay = policy.delay(attempt)
+            if deadline is not None and clock() + delay > deadline:
+                raise
             if on_retry is not None:
                 on_retry(exc, attempt)
-            await sleep(policy.delay(attempt))
+            await sleep(delay)
             attempt += 1

@@ -38,7 +38,7 @@ from services.gateway.webhooks import BadWebhook, delivery_status_changed, messa
 from shared.bus import Bus, PublishFailed, connect
 from shared.events import Event
 from shared.logging import get_logger
-from shared.retry import Backoff
+from shared.retry import Backoff, retry
 from shared.tracing import span
 
 log = get_logger(__name__)
@@ -216,21 +216,24 @@ def create_app(settings: GatewaySettings, bus: Bus | None = None) -> Starlette:
 
     async def store(hook: Webhook, event: Event, started: float) -> Response:
         """`store_once`, tried again after passing failures while the budget allows one more try."""
-        deadline = started + settings.store_budget_s
-        attempt = 1
-        while True:
-            try:
-                return await store_once(hook, event, started)
-            except (PublishFailed, SeenUnavailable) as exc:
-                delay = STORE_RETRY.delay(attempt)
-                if time.perf_counter() + delay + settings.publish_timeout_s > deadline:
-                    hook.metrics.outcome["unavailable"].inc()
-                    log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc), attempts=attempt)
-                    return _text(503, "event store unavailable, retry later", **{"Retry-After": "1"})
-                STORE_RETRIES.labels(hook.endpoint).inc()
-                log.info("webhook_store_retried", endpoint=hook.endpoint, error=str(exc), attempt=attempt)
-                await asyncio.sleep(delay)
-                attempt += 1
+        tries = [1]
+
+        def retried(exc: BaseException, attempt: int) -> None:
+            tries[0] = attempt + 1
+            STORE_RETRIES.labels(hook.endpoint).inc()
+            log.info("webhook_store_retried", endpoint=hook.endpoint, error=str(exc), attempt=attempt)
+
+        try:
+            return await retry(
+                lambda: store_once(hook, event, started), STORE_RETRY,
+                lambda exc: isinstance(exc, (PublishFailed, SeenUnavailable)), on_retry=retried,
+                # the last try must be able to take its whole publish timeout within the budget
+                deadline=started + settings.store_budget_s - settings.publish_timeout_s, clock=time.perf_counter,
+            )
+        except (PublishFailed, SeenUnavailable) as exc:
+            hook.metrics.outcome["unavailable"].inc()
+            log.warning("webhook_not_stored", endpoint=hook.endpoint, error=str(exc), attempts=tries[0])
+            return _text(503, "event store unavailable, retry later", **{"Retry-After": "1"})
 
     async def store_once(hook: Webhook, event: Event, started: float) -> Response:
         """Store `event` once: a 200 response, or PublishFailed/SeenUnavailable."""

@@ -73,6 +73,7 @@ def test_old_versions_are_upcast_when_read(monkeypatch):
         data["body"] = data.pop("text")
         return {**old, "version": 1, "data": data}
 
+    assert registry == {("MessageReceived", 0): v0_to_v1}  # the patched registry is the one written and read
     event = decode(raw)
     assert event.version == 1 and event.data.body == "hi"
 

@@ -143,3 +143,20 @@ async def test_set_up_retries_only_transient_nats_errors():
     with pytest.raises(PermissionError):
         await set_up("consumers", refused, sleep=sleep)
     assert len(waits) == 2  # a permanent error is raised at once
+
+
+async def test_a_deadline_stops_the_retries_once_the_next_try_would_start_after_it():
+    now = [0.0]
+    calls: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    async def failing() -> str:
+        calls.append(now[0])
+        raise TimeoutError("no answer")
+
+    with pytest.raises(TimeoutError):
+        await retry(failing, Backoff(attempts=100, base_s=1.0, cap_s=1.0, jitter=0), lambda exc: True,
+                    sleep=sleep, deadline=3.5, clock=lambda: now[0])
+    assert calls == [0.0, 1.0, 2.0, 3.0]  # a fifth try would have started at 4.0, past the deadline
